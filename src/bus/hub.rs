@@ -1,0 +1,344 @@
+//! The in-process router: keeps who-receives-what (memberships, friendships), a bounded
+//! in-memory inbox of recent events per active user, and one watch channel per user that
+//! wakes that user's held polls. A held poll costs no CPU and no query while it waits.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::model::{ConvId, ConvRef, Pos, StoredEvent, Stream, UserId};
+use crate::store::{CommitSink, Committed, Delta, Snapshot};
+
+/// Most events kept in memory per user; older ones are read from the store.
+const INBOX_CAP: usize = 1024;
+
+/// The router; shared by every request.
+#[derive(Default)]
+pub struct Hub {
+    state: Mutex<State>,
+    head: AtomicI64,
+    floor: AtomicI64,
+}
+
+#[derive(Default)]
+struct State {
+    conv_ids: HashMap<ConvRef, ConvId>,
+    conv_refs: HashMap<ConvId, ConvRef>,
+    members: HashMap<ConvId, Vec<(UserId, Pos)>>,
+    user_convs: HashMap<UserId, Vec<(ConvId, Pos)>>,
+    friends: HashMap<UserId, HashSet<UserId>>,
+    inboxes: HashMap<UserId, Inbox>,
+}
+
+/// Recent events of one user. Invariant: every event for the user with a position above
+/// `covered_from` is in `events`, ascending.
+struct Inbox {
+    events: VecDeque<Arc<StoredEvent>>,
+    covered_from: Pos,
+    wake: watch::Sender<Pos>,
+    used: Instant,
+}
+
+/// What [`Hub::read`] found.
+pub enum Read {
+    /// Events after the cursor (possibly none) and whether more remain.
+    Events(Vec<Arc<StoredEvent>>, bool),
+    /// The cursor is older than memory covers; events up to this position must come from
+    /// the store.
+    Miss(Pos),
+}
+
+impl Hub {
+    /// Builds the router from the store's state at start.
+    pub fn load(&self, snap: Snapshot) {
+        let mut st = self.state.lock();
+        for d in &snap.deltas {
+            st.apply(d);
+        }
+        self.head.store(snap.head, Ordering::Release);
+        self.floor.store(snap.floor, Ordering::Release);
+    }
+
+    /// The highest position whose events every inbox has received.
+    pub fn head(&self) -> Pos {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Events at or below this position may have been removed by retention.
+    pub fn floor(&self) -> Pos {
+        self.floor.load(Ordering::Acquire)
+    }
+
+    /// Records a retention sweep.
+    pub fn set_floor(&self, floor: Pos) {
+        self.floor.fetch_max(floor, Ordering::AcqRel);
+    }
+
+    /// The internal id of a conversation, if it exists.
+    pub fn conv_id(&self, conv: ConvRef) -> Option<ConvId> {
+        self.state.lock().conv_ids.get(&conv).copied()
+    }
+
+    /// The external id of a conversation.
+    pub fn conv_ref(&self, conv: ConvId) -> Option<ConvRef> {
+        self.state.lock().conv_refs.get(&conv).copied()
+    }
+
+    /// Whether `user` currently receives the conversation.
+    pub fn is_member(&self, conv: ConvId, user: UserId) -> bool {
+        self.state
+            .lock()
+            .members
+            .get(&conv)
+            .is_some_and(|m| m.iter().any(|(u, _)| *u == user))
+    }
+
+    /// Whether the two are friends.
+    pub fn are_friends(&self, a: UserId, b: UserId) -> bool {
+        self.state
+            .lock()
+            .friends
+            .get(&a)
+            .is_some_and(|f| f.contains(&b))
+    }
+
+    /// The streams a user receives, each with the position from which they receive it.
+    pub fn subscriptions(&self, user: UserId) -> Vec<(Stream, Pos)> {
+        let st = self.state.lock();
+        let mut subs = vec![(Stream::User(user), 0)];
+        if let Some(convs) = st.user_convs.get(&user) {
+            subs.extend(convs.iter().map(|&(c, from)| (Stream::Conv(c), from)));
+        }
+        if let Some(friends) = st.friends.get(&user) {
+            subs.extend(friends.iter().map(|&f| (Stream::Presence(f), 0)));
+        }
+        subs
+    }
+
+    /// A receiver that changes whenever an event for `user` is committed. Subscribe before
+    /// reading, so an event committed in between still wakes the reader.
+    pub fn watch(&self, user: UserId) -> watch::Receiver<Pos> {
+        let head = self.head();
+        self.state.lock().inbox(user, head).wake.subscribe()
+    }
+
+    /// The user's events after `after`, at most `limit`, from memory.
+    pub fn read(&self, user: UserId, after: Pos, limit: usize) -> Read {
+        let head = self.head();
+        let mut st = self.state.lock();
+        let inbox = st.inbox(user, head);
+        if after < inbox.covered_from {
+            return Read::Miss(inbox.covered_from);
+        }
+        let start = inbox.events.partition_point(|e| e.pos <= after);
+        let end = inbox.events.len().min(start + limit);
+        let events = inbox.events.range(start..end).cloned().collect();
+        Read::Events(events, end < inbox.events.len())
+    }
+
+    /// Drops the inboxes of users nobody has polled for `idle`, so memory follows the
+    /// number of active users, not the number of messages.
+    pub fn trim(&self, idle: Duration) {
+        let mut st = self.state.lock();
+        st.inboxes
+            .retain(|_, inbox| inbox.wake.receiver_count() > 0 || inbox.used.elapsed() < idle);
+    }
+}
+
+impl State {
+    fn inbox(&mut self, user: UserId, head: Pos) -> &mut Inbox {
+        let inbox = self.inboxes.entry(user).or_insert_with(|| Inbox {
+            events: VecDeque::new(),
+            covered_from: head,
+            wake: watch::channel(head).0,
+            used: Instant::now(),
+        });
+        inbox.used = Instant::now();
+        inbox
+    }
+
+    fn apply(&mut self, delta: &Delta) {
+        match *delta {
+            Delta::Conversation { id, conv } => {
+                self.conv_ids.insert(conv, id);
+                self.conv_refs.insert(id, conv);
+            }
+            Delta::MemberAdded { conv, user, from } => {
+                let members = self.members.entry(conv).or_default();
+                if !members.iter().any(|(u, _)| *u == user) {
+                    members.push((user, from));
+                    self.user_convs.entry(user).or_default().push((conv, from));
+                }
+            }
+            Delta::FriendsAdded(a, b) => {
+                self.friends.entry(a).or_default().insert(b);
+                self.friends.entry(b).or_default().insert(a);
+            }
+            Delta::FriendsRemoved(a, b) => {
+                self.friends.entry(a).or_default().remove(&b);
+                self.friends.entry(b).or_default().remove(&a);
+            }
+        }
+    }
+}
+
+/// Appends `event` to the user's inbox, if the user has one (users without one read the
+/// store when they come).
+fn deliver(
+    inboxes: &mut HashMap<UserId, Inbox>,
+    user: UserId,
+    event: &Arc<StoredEvent>,
+    touched: &mut Vec<UserId>,
+) {
+    if let Some(inbox) = inboxes.get_mut(&user) {
+        if inbox.events.len() == INBOX_CAP {
+            let dropped = inbox.events.pop_front().expect("full inbox has a front");
+            inbox.covered_from = dropped.pos;
+        }
+        inbox.events.push_back(event.clone());
+        touched.push(user);
+    }
+}
+
+impl CommitSink for Hub {
+    fn committed(&self, batch: &Committed) {
+        let mut st = self.state.lock();
+        for d in &batch.deltas {
+            st.apply(d);
+        }
+        let mut touched = Vec::new();
+        let State {
+            members,
+            friends,
+            inboxes,
+            ..
+        } = &mut *st;
+        for event in &batch.events {
+            match event.stream {
+                Stream::User(u) => deliver(inboxes, u, event, &mut touched),
+                Stream::Conv(c) => {
+                    for &(u, from) in members.get(&c).into_iter().flatten() {
+                        if event.pos > from {
+                            deliver(inboxes, u, event, &mut touched);
+                        }
+                    }
+                }
+                Stream::Presence(u) => {
+                    for &f in friends.get(&u).into_iter().flatten() {
+                        deliver(inboxes, f, event, &mut touched);
+                    }
+                }
+            }
+        }
+        let head = batch
+            .events
+            .last()
+            .map(|e| e.pos)
+            .unwrap_or(self.head())
+            .max(self.head());
+        self.head.store(head, Ordering::Release);
+        touched.sort_unstable();
+        touched.dedup();
+        for u in touched {
+            if let Some(inbox) = st.inboxes.get(&u) {
+                inbox.wake.send_replace(head);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(pos: Pos, stream: Stream) -> Arc<StoredEvent> {
+        Arc::new(StoredEvent {
+            pos,
+            stream,
+            json: format!("{{\"p\":{pos}}}").into(),
+            message: None,
+        })
+    }
+
+    fn commit(hub: &Hub, events: Vec<Arc<StoredEvent>>, deltas: Vec<Delta>) {
+        hub.committed(&Committed { events, deltas });
+    }
+
+    fn positions(read: Read) -> (Vec<Pos>, bool) {
+        match read {
+            Read::Events(e, more) => (e.iter().map(|e| e.pos).collect(), more),
+            Read::Miss(p) => panic!("miss at {p}"),
+        }
+    }
+
+    #[test]
+    fn conversation_events_reach_members_from_their_join_position() {
+        let hub = Hub::default();
+        hub.watch(1);
+        hub.watch(2);
+        commit(
+            &hub,
+            vec![],
+            vec![
+                Delta::Conversation {
+                    id: 10,
+                    conv: ConvRef::Group(1),
+                },
+                Delta::MemberAdded {
+                    conv: 10,
+                    user: 1,
+                    from: 0,
+                },
+                Delta::MemberAdded {
+                    conv: 10,
+                    user: 2,
+                    from: 2,
+                },
+            ],
+        );
+        commit(
+            &hub,
+            vec![
+                event(1, Stream::Conv(10)),
+                event(2, Stream::Conv(10)),
+                event(3, Stream::Conv(10)),
+            ],
+            vec![],
+        );
+        assert_eq!(positions(hub.read(1, 0, 10)), (vec![1, 2, 3], false));
+        assert_eq!(positions(hub.read(2, 0, 10)), (vec![3], false));
+        assert_eq!(positions(hub.read(1, 1, 1)), (vec![2], true));
+        assert_eq!(hub.head(), 3);
+    }
+
+    #[test]
+    fn a_committed_event_wakes_the_watcher_and_older_cursors_miss() {
+        let hub = Hub::default();
+        commit(&hub, vec![event(5, Stream::User(9))], vec![]);
+        let mut rx = hub.watch(1);
+        assert!(matches!(hub.read(1, 3, 10), Read::Miss(5)));
+        commit(&hub, vec![event(6, Stream::User(1))], vec![]);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 6);
+        assert_eq!(positions(hub.read(1, 5, 10)), (vec![6], false));
+    }
+
+    #[test]
+    fn presence_goes_to_friends_only_and_the_inbox_stays_bounded() {
+        let hub = Hub::default();
+        hub.watch(1);
+        hub.watch(3);
+        commit(&hub, vec![], vec![Delta::FriendsAdded(1, 2)]);
+        let events: Vec<_> = (1..=(INBOX_CAP as Pos + 10))
+            .map(|p| event(p, Stream::Presence(2)))
+            .collect();
+        commit(&hub, events, vec![]);
+        assert!(matches!(hub.read(1, 0, 10), Read::Miss(10)));
+        assert_eq!(positions(hub.read(1, 10, 2000)).0.len(), INBOX_CAP);
+        assert_eq!(positions(hub.read(3, 0, 10)), (vec![], false));
+    }
+}

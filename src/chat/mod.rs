@@ -1,0 +1,115 @@
+//! The rules of the messenger: accounts, contacts, sending, the message connection,
+//! receipts and presence. No HTTP here: every operation is a method on [`Chat`].
+
+mod accounts;
+mod contacts;
+mod error;
+mod messages;
+mod poll;
+mod presence;
+mod tasks;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use self::accounts::{Auth, LoggedIn};
+pub use self::error::{ChatError, ChatResult};
+pub use self::messages::Target;
+use self::poll::Sessions;
+pub use self::poll::{format_cursor, parse_cursor, Batch};
+use self::presence::Presence;
+use crate::bus::Hub;
+use crate::config::Config;
+use crate::model::User;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, UserRow};
+
+/// The chat service: a cheap-to-clone handle over shared state.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    config: Config,
+    presence: Presence,
+    sessions: Sessions,
+    tokens: accounts::TokenCache,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Chat {
+    /// Opens the embedded store in the configured data dir, loads the router and starts the
+    /// background tasks, which stop when `shutdown` turns true.
+    pub async fn open(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
+        let hub = Arc::new(Hub::default());
+        let store = SqliteStore::open(&config.data_dir, config.sync, hub.clone())?;
+        Self::with_store(Arc::new(store), hub, config, shutdown).await
+    }
+
+    /// Builds the service over any store whose commits feed `hub`.
+    pub async fn with_store(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        hub.load(store.snapshot().await?);
+        let chat = Chat {
+            inner: Arc::new(Inner {
+                store,
+                hub,
+                config,
+                presence: Presence::default(),
+                sessions: Sessions::default(),
+                tokens: accounts::TokenCache::default(),
+                shutdown,
+            }),
+        };
+        tasks::spawn_all(&chat);
+        Ok(chat)
+    }
+
+    /// The settings the service runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Saves what is only in memory (acknowledged cursors); call after shutdown began.
+    pub async fn flush(&self) {
+        self.flush_acks().await;
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The public view of a user row.
+    fn user_view(&self, row: &UserRow) -> User {
+        User {
+            id: row.id,
+            username: row.username.clone(),
+            display_name: row.display_name.clone(),
+            avatar_url: match &row.avatar {
+                Some(hash) => format!("/avatars/{hash}"),
+                None => format!("/api/v1/users/{}/avatar", row.id),
+            },
+            online: self.inner.presence.is_online(row.id),
+        }
+    }
+
+    /// One user by id, or 404.
+    async fn user(&self, id: i64) -> ChatResult<User> {
+        let rows = self.store().users_by_ids(&[id]).await?;
+        rows.first()
+            .map(|r| self.user_view(r))
+            .ok_or(ChatError::NotFound("user"))
+    }
+}

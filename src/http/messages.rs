@@ -1,0 +1,168 @@
+//! Routes for messages and conversations.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Json, Path, Query};
+use crate::chat::{format_cursor, Auth, Chat, Target};
+use crate::model::{Conversation, Message};
+
+/// Routes under `/api/v1/messages` and `/api/v1/conversations`.
+pub fn router() -> Router<Chat> {
+    Router::new()
+        .route("/api/v1/messages", post(send))
+        .route("/api/v1/conversations", get(conversations))
+        .route("/api/v1/conversations/{cid}/messages", get(history))
+        .route("/api/v1/conversations/{cid}/read", post(read))
+}
+
+/// Exactly one of `user` or `group`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToBody {
+    /// A friend's user id.
+    pub user: Option<i64>,
+    /// A group id.
+    pub group: Option<i64>,
+}
+
+/// A message to send.
+#[derive(Deserialize, ToSchema)]
+pub struct SendBody {
+    /// Recipient.
+    pub to: ToBody,
+    /// The client's idempotency key (1–64 characters, unique per sender).
+    pub client_msg_id: String,
+    /// 1–4,000 characters of text.
+    pub body: String,
+}
+
+/// `{message}`.
+#[derive(Serialize, ToSchema)]
+pub struct MessageBody {
+    /// The message.
+    pub message: Message,
+}
+
+/// `{messages}`.
+#[derive(Serialize, ToSchema)]
+pub struct MessagesBody {
+    /// Ascending by seq.
+    pub messages: Vec<Message>,
+}
+
+/// The conversation list.
+#[derive(Serialize, ToSchema)]
+pub struct ConversationsBody {
+    /// Most recent first.
+    pub conversations: Vec<Conversation>,
+    /// Poll from here to miss nothing after this list.
+    pub cursor: String,
+}
+
+/// History paging.
+#[derive(Deserialize, IntoParams)]
+pub struct HistoryParams {
+    /// The newest messages before this seq.
+    pub before_seq: Option<i64>,
+    /// The oldest messages after this seq.
+    pub after_seq: Option<i64>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<usize>,
+}
+
+/// `{seq}`.
+#[derive(Deserialize, ToSchema)]
+pub struct ReadBody {
+    /// Read up to this seq.
+    pub seq: i64,
+}
+
+/// # `POST /api/v1/messages`
+///
+/// 201 once the message is durable; the same `client_msg_id` again answers 200 with the
+/// stored message.
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = SendBody, security(("bearer" = [])),
+    responses((status = 201, body = MessageBody), (status = 200, description = "sent before", body = MessageBody),
+        (status = 403, description = "not_friends / not_member", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn send(
+    State(chat): State<Chat>,
+    auth: Auth,
+    Json(b): Json<SendBody>,
+) -> ApiResult<impl IntoResponse> {
+    let target = match (b.to.user, b.to.group) {
+        (Some(u), None) => Target::User(u),
+        (None, Some(g)) => Target::Group(g),
+        _ => {
+            return Err(crate::chat::ChatError::invalid(
+                "invalid_to",
+                "`to` must hold exactly one of `user` or `group`",
+            )
+            .into())
+        }
+    };
+    let sent = chat
+        .send(auth.user, target, &b.client_msg_id, &b.body)
+        .await?;
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(MessageBody {
+            message: sent.message,
+        }),
+    ))
+}
+
+/// # `GET /api/v1/conversations`
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "messages", security(("bearer" = [])),
+    responses((status = 200, body = ConversationsBody), (status = 401, body = ErrorBody)))]
+pub async fn conversations(
+    State(chat): State<Chat>,
+    auth: Auth,
+) -> ApiResult<axum::Json<ConversationsBody>> {
+    let (conversations, cursor) = chat.conversations(auth.user).await?;
+    Ok(axum::Json(ConversationsBody {
+        conversations,
+        cursor: format_cursor(cursor),
+    }))
+}
+
+/// # `GET /api/v1/conversations/{cid}/messages`
+#[utoipa::path(get, path = "/api/v1/conversations/{cid}/messages", tag = "messages", params(("cid" = String, Path), HistoryParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = MessagesBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(chat): State<Chat>,
+    auth: Auth,
+    Path(cid): Path<String>,
+    Query(p): Query<HistoryParams>,
+) -> ApiResult<axum::Json<MessagesBody>> {
+    let messages = chat
+        .history(auth.user, &cid, p.before_seq, p.after_seq, p.limit)
+        .await?;
+    Ok(axum::Json(MessagesBody { messages }))
+}
+
+/// # `POST /api/v1/conversations/{cid}/read`
+#[utoipa::path(post, path = "/api/v1/conversations/{cid}/read", tag = "messages", params(("cid" = String, Path)), request_body = ReadBody,
+    security(("bearer" = [])),
+    responses((status = 204, description = "read position stored"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(chat): State<Chat>,
+    auth: Auth,
+    Path(cid): Path<String>,
+    Json(b): Json<ReadBody>,
+) -> ApiResult<StatusCode> {
+    chat.mark_read(auth.user, &cid, b.seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,21 @@
+//! # webim — a real-time web messenger over HTTP long polling
+//!
+//! # Layout
+//! - [`config`]: one typed configuration from flags, `WEBIM_*` variables and a TOML file.
+//! - [`app`]: builds and runs the server (listener, graceful shutdown).
+//! - [`http`]: routers, extractors and the one error mapping; thin handlers, no SQL.
+//! - [`chat`]: the rules — accounts, contacts, sending, the message connection, receipts,
+//!   presence, retention. No HTTP.
+//! - [`bus`]: who receives each committed event, and waking their held polls.
+//! - [`store`]: the durable state behind the [`store::Store`] trait; SQLite embedded.
+//! - [`model`]: the shapes every layer shares, as the API contract shows them.
+//!
+//! Dependencies point one way: `http → chat → store/bus → model`.
+
+pub mod app;
+pub mod bus;
+pub mod chat;
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod store;

@@ -1,0 +1,283 @@
+//! Durable state behind one trait, so the embedded SQLite store and a many-node store are
+//! interchangeable without touching the chat rules or the HTTP layer.
+//!
+//! Every mutation that produces events appends them in the same transaction, and the store
+//! hands each committed batch to a [`CommitSink`] in commit order: that ordering is what
+//! makes a cursor (a position in the global order) safe to advance.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::{
+    ConvId, ConvRef, DeviceId, Message, NewEvent, Pos, StoredEvent, Stream, UserId,
+};
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (the field that clashed).
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The store is shutting down or its writer died.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user row as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    /// Id.
+    pub id: UserId,
+    /// Lower-case login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Content address of an uploaded avatar, if any.
+    pub avatar: Option<String>,
+}
+
+/// A device (one login).
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    /// Id.
+    pub id: DeviceId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Last acknowledged cursor position as last saved.
+    pub acked: Pos,
+}
+
+/// A pending friend request.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    /// Id.
+    pub id: i64,
+    /// Asker.
+    pub from: UserId,
+    /// Asked.
+    pub to: UserId,
+    /// Text from the asker.
+    pub note: String,
+    /// When.
+    pub ts: i64,
+}
+
+/// One conversation of a user, with their read position.
+#[derive(Debug, Clone)]
+pub struct ConvRow {
+    /// Internal id.
+    pub id: ConvId,
+    /// External id.
+    pub conv: ConvRef,
+    /// Highest seq.
+    pub last_seq: i64,
+    /// The user's read position.
+    pub read_seq: i64,
+    /// The newest message.
+    pub last_message: Option<Message>,
+}
+
+/// A change to who receives which stream, applied by the sink in commit order.
+#[derive(Debug, Clone)]
+pub enum Delta {
+    /// A conversation exists (created, or seen at start).
+    Conversation {
+        /// Internal id.
+        id: ConvId,
+        /// External id.
+        conv: ConvRef,
+    },
+    /// `user` receives the conversation's events after `from`.
+    MemberAdded {
+        /// Conversation.
+        conv: ConvId,
+        /// Member.
+        user: UserId,
+        /// Events after this position reach the member.
+        from: Pos,
+    },
+    /// Two users became friends.
+    FriendsAdded(UserId, UserId),
+    /// Two users are no longer friends.
+    FriendsRemoved(UserId, UserId),
+}
+
+/// What one transaction made visible.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// New events, ascending by position.
+    pub events: Vec<Arc<StoredEvent>>,
+    /// Membership changes, in the order they happened relative to the events.
+    pub deltas: Vec<Delta>,
+}
+
+/// Receives every committed batch, in commit order, before any caller is answered.
+pub trait CommitSink: Send + Sync + 'static {
+    /// Called once per commit; must not block for long (it runs on the commit path).
+    fn committed(&self, batch: &Committed);
+}
+
+/// Everything the in-memory router needs at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The highest committed position.
+    pub head: Pos,
+    /// Events at or below this position were removed by retention.
+    pub floor: Pos,
+    /// Conversations, memberships and friendships, as deltas to replay.
+    pub deltas: Vec<Delta>,
+}
+
+/// The outcome of storing a message.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The stored message (the earlier one when the `client_msg_id` was seen before).
+    pub message: Message,
+    /// False when the message had been stored before (an idempotent re-send).
+    pub created: bool,
+}
+
+/// What a friend-request answer did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answered {
+    /// Accepted: the two are friends, with this direct conversation.
+    Accepted(ConvRef),
+    /// Declined.
+    Declined,
+    /// No pending request with that id addressed to this user.
+    NoSuchRequest,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Internal conversation id.
+    pub conv: ConvId,
+    /// External conversation id.
+    pub conv_ref: ConvRef,
+    /// Sender.
+    pub sender: UserId,
+    /// Idempotency key, unique per sender.
+    pub client_msg_id: String,
+    /// Text.
+    pub body: String,
+}
+
+/// The durable store. Reads may run concurrently; writes are ordered and group-committed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// State the in-memory router is built from at start.
+    async fn snapshot(&self) -> StoreResult<Snapshot>;
+
+    /// Creates a user; `Conflict("username")` when the name is taken (ignoring case).
+    async fn create_user(
+        &self,
+        username: String,
+        display_name: String,
+        password_hash: String,
+    ) -> StoreResult<UserRow>;
+    /// The user and their password hash, by lower-case name.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<(UserRow, String)>>;
+    /// Users by id, in no particular order; unknown ids are skipped.
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRow>>;
+    /// Users whose name or display name contains `q` (lower-case), prefix matches first.
+    async fn search_users(&self, q: &str, limit: usize) -> StoreResult<Vec<UserRow>>;
+
+    /// Registers a login whose token hashes to `token_hash`, starting at cursor `acked`.
+    async fn create_device(
+        &self,
+        user: UserId,
+        name: String,
+        token_hash: [u8; 32],
+        acked: Pos,
+    ) -> StoreResult<DeviceRow>;
+    /// The device whose token hashes to `token_hash`.
+    async fn device_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<DeviceRow>>;
+    /// Forgets a device (logout).
+    async fn delete_device(&self, id: DeviceId) -> StoreResult<()>;
+    /// Saves acknowledged cursors; positions only move forward.
+    async fn save_acks(&self, acks: Vec<(DeviceId, Pos)>) -> StoreResult<()>;
+
+    /// Ids of the user's friends.
+    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+    /// Pending requests to and from the user.
+    async fn friend_requests(
+        &self,
+        user: UserId,
+    ) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)>;
+    /// A pending request by id.
+    async fn friend_request(&self, id: i64) -> StoreResult<Option<RequestRow>>;
+    /// Stores a pending request and its events; `Conflict("friend_request")` if one is pending
+    /// between the two in either direction, `Conflict("friendship")` if they are friends.
+    async fn create_friend_request(
+        &self,
+        from: UserId,
+        to: UserId,
+        note: String,
+        events: Box<dyn FnOnce(i64) -> Vec<NewEvent> + Send>,
+    ) -> StoreResult<RequestRow>;
+    /// Accepts or declines the pending request `id` addressed to `by`, with its events.
+    async fn answer_friend_request(
+        &self,
+        id: i64,
+        by: UserId,
+        accept: bool,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Answered>;
+    /// Ends a friendship; false when there was none.
+    async fn remove_friend(&self, a: UserId, b: UserId, events: Vec<NewEvent>)
+        -> StoreResult<bool>;
+
+    /// Stores a message (or finds the earlier one with the same `client_msg_id`), advances
+    /// the sender's read position to it and emits `message.new` to the conversation.
+    async fn send_message(&self, msg: NewMessage) -> StoreResult<Sent>;
+    /// Messages of a conversation, ascending by seq: the newest `limit` before `before`, or
+    /// the oldest `limit` after `after`.
+    async fn history(
+        &self,
+        conv: ConvId,
+        conv_ref: ConvRef,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+    /// The user's conversations with their read positions and newest messages.
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>>;
+    /// Moves the user's read position forward to `seq` (capped at the last seq) and emits
+    /// `event` built with the effective seq; `None` when it did not move.
+    async fn mark_read(
+        &self,
+        user: UserId,
+        conv: ConvId,
+        seq: i64,
+        event: Box<dyn FnOnce(i64) -> NewEvent + Send>,
+    ) -> StoreResult<Option<i64>>;
+    /// Moves the user's delivered position forward; emits the events built for each move.
+    async fn mark_delivered(
+        &self,
+        user: UserId,
+        marks: Vec<(ConvId, i64)>,
+        event: Box<dyn Fn(ConvId, i64) -> NewEvent + Send>,
+    ) -> StoreResult<()>;
+    /// Appends events that change no other state (presence, …).
+    async fn append(&self, events: Vec<NewEvent>) -> StoreResult<()>;
+    /// The user's events after `after` from the given streams (each with its own lower
+    /// bound), ascending, at most `limit`.
+    async fn events_after(
+        &self,
+        streams: Vec<(Stream, Pos)>,
+        after: Pos,
+        limit: usize,
+    ) -> StoreResult<Vec<Arc<StoredEvent>>>;
+    /// Removes messages and events older than `before_ts`; returns the new floor position.
+    async fn sweep(&self, before_ts: i64) -> StoreResult<Pos>;
+}

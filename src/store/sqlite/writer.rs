@@ -1,0 +1,183 @@
+//! The single writer: one thread owns the write connection and commits whatever jobs have
+//! queued up in one transaction (group commit), so many concurrent sends share one fsync.
+//! Positions are assigned here, which makes commit order and position order the same.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
+use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
+
+/// Most jobs in one transaction; bounds the latency a large backlog adds to the first job.
+const MAX_BATCH: usize = 1024;
+
+/// A unit of work run inside the batch transaction, within its own savepoint.
+type Job = Box<dyn FnOnce(&mut Ctx<'_>) -> (bool, Reply) + Send>;
+/// Answers the caller once the batch's fate is known.
+type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
+/// What a job sees: the connection (inside a transaction) and the event log.
+pub struct Ctx<'a> {
+    /// The write connection, inside the batch transaction.
+    pub conn: &'a Connection,
+    next_pos: &'a mut Pos,
+    out: &'a mut Committed,
+}
+
+impl Ctx<'_> {
+    /// Takes the next position in the global order.
+    pub fn next_pos(&mut self) -> Pos {
+        *self.next_pos += 1;
+        *self.next_pos
+    }
+
+    /// Stores an event in the events table and queues it for the sink.
+    pub fn append(&mut self, event: NewEvent) -> StoreResult<Pos> {
+        let pos = self.next_pos();
+        let json = serde_json::to_string(&event.event).expect("events serialize");
+        self.conn
+            .prepare_cached("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, ?3, ?4)")?
+            .execute((pos, event.stream.key(), event.event.ts, &json))?;
+        self.out.events.push(Arc::new(StoredEvent {
+            pos,
+            stream: event.stream,
+            json: json.into(),
+            message: None,
+        }));
+        Ok(pos)
+    }
+
+    /// Queues an event stored elsewhere (a message row) for the sink.
+    pub fn publish(
+        &mut self,
+        pos: Pos,
+        stream: Stream,
+        json: String,
+        message: Option<MessageMeta>,
+    ) {
+        self.out.events.push(Arc::new(StoredEvent {
+            pos,
+            stream,
+            json: json.into(),
+            message,
+        }));
+    }
+
+    /// Queues a membership change for the sink.
+    pub fn delta(&mut self, delta: Delta) {
+        self.out.deltas.push(delta);
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`; positions continue after `head`. The thread ends
+    /// when every handle is dropped.
+    pub fn start(conn: Connection, head: Pos, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("webim-writer".into())
+            .spawn(move || run(conn, head, rx, sink))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` in the next group commit and returns its result once it is durable (or
+    /// its error, after its writes were rolled back).
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |ctx| {
+            let result = f(ctx);
+            let keep = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (keep, reply)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn run(
+    conn: Connection,
+    mut head: Pos,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    sink: Arc<dyn CommitSink>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut out = Committed::default();
+        let mut replies = Vec::with_capacity(batch.len());
+        let result = commit_batch(&conn, &mut head, &mut batch, &mut out, &mut replies);
+        match result {
+            Ok(()) => {
+                if !out.events.is_empty() || !out.deltas.is_empty() {
+                    sink.committed(&out);
+                }
+                for reply in replies {
+                    reply(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                // Positions taken by the failed batch are simply skipped: they only need to grow.
+                let _ = conn.execute_batch("ROLLBACK");
+                for reply in replies {
+                    reply(Err(StoreError::Database(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+fn commit_batch(
+    conn: &Connection,
+    head: &mut Pos,
+    batch: &mut Vec<Job>,
+    out: &mut Committed,
+    replies: &mut Vec<Reply>,
+) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.drain(..) {
+        let (events, deltas) = (out.events.len(), out.deltas.len());
+        conn.execute_batch("SAVEPOINT job")?;
+        let mut ctx = Ctx {
+            conn,
+            next_pos: head,
+            out,
+        };
+        let (keep, reply) = job(&mut ctx);
+        if !keep {
+            conn.execute_batch("ROLLBACK TO job")?;
+            out.events.truncate(events);
+            out.deltas.truncate(deltas);
+        }
+        conn.execute_batch("RELEASE job")?;
+        replies.push(reply);
+    }
+    conn.execute_batch("COMMIT")
+}
