@@ -8,6 +8,8 @@ use webim::config::{Cli, Command, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_env("WEBIM_LOG")
                 .unwrap_or_else(|_| EnvFilter::new("webim=info,tower_http=warn")),

@@ -1,0 +1,133 @@
+//! Restart durability: the real binary is killed with SIGKILL while messages stream in;
+//! after a restart on the same data dir every message that got its 201 is in history.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+/// Starts `webim serve` on a free port; returns the child and its base URL.
+async fn start(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--argon2-memory-kib", "64", "--data-dir"])
+        .arg(data)
+        .env("WEBIM_LOG", "webim=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.trim().to_owned();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server listens within 30 s");
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = client.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn login(client: &reqwest::Client, base: &str, name: &str) -> String {
+    let (s, _) = call(client, reqwest::Method::POST, format!("{base}/api/v1/auth/register"), None, Some(json!({"username": name, "password": "password1"}))).await;
+    assert_eq!(s, 201);
+    let (s, v) = call(client, reqwest::Method::POST, format!("{base}/api/v1/auth/login"), None, Some(json!({"username": name, "password": "password1"}))).await;
+    assert_eq!(s, 200);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("webim-{tag}-{}-{}", std::process::id(), webim::model::now_ms()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_a_kill_9_mid_stream() {
+    let data = temp_dir("kill9");
+    let (mut child, base) = start(&data).await;
+    let client = reqwest::Client::new();
+    let alice = login(&client, &base, "alice").await;
+    let bob = login(&client, &base, "bob").await;
+    let (s, req) = call(&client, reqwest::Method::POST, format!("{base}/api/v1/friend-requests"), Some(&alice), Some(json!({"user_id": 2}))).await;
+    assert_eq!(s, 201, "{req}");
+    let id = req["request"]["id"].as_i64().unwrap();
+    let (s, _) = call(&client, reqwest::Method::POST, format!("{base}/api/v1/friend-requests/{id}/accept"), Some(&bob), None).await;
+    assert_eq!(s, 200);
+
+    // Four senders stream messages; every 201 is recorded before the kill can land.
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let mut senders = Vec::new();
+    for task in 0..4 {
+        let (client, base, token, acked) = (client.clone(), base.clone(), alice.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for i in 0.. {
+                let body = json!({"to": {"user": 2}, "client_msg_id": format!("t{task}-{i}"), "body": format!("message {task}-{i}")});
+                match client.post(format!("{base}/api/v1/messages")).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        acked.lock().await.insert(format!("t{task}-{i}"));
+                    }
+                    _ => break,
+                }
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while acked.lock().await.len() < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("300 messages acknowledged within 60 s");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().await.clone();
+
+    let (_child, base) = start(&data).await;
+    let mut stored = BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let url = format!("{base}/api/v1/conversations/d1-2/messages?after_seq={after}&limit=200");
+        let (s, v) = call(&client, reqwest::Method::GET, url, Some(&bob), None).await;
+        assert_eq!(s, 200, "{v}");
+        let page = v["messages"].as_array().unwrap().clone();
+        let Some(last) = page.last() else { break };
+        for (i, m) in page.iter().enumerate() {
+            assert_eq!(m["seq"].as_i64().unwrap(), after + 1 + i as i64, "seq has no gap after restart");
+            stored.insert(m["client_msg_id"].as_str().unwrap().to_owned());
+        }
+        after = last["seq"].as_i64().unwrap();
+    }
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
+    assert!(acked.len() >= 300);
+    eprintln!("{} acknowledged, {} stored after the kill", acked.len(), stored.len());
+    let _ = std::fs::remove_dir_all(&data);
+}
