@@ -781,3 +781,6 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         created: true,
     })
 }
+
+#[cfg(test)]
+mod tests;
