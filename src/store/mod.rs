@@ -172,12 +172,9 @@ pub struct NewMessage {
     pub body: String,
 }
 
-/// The durable store. Reads may run concurrently; writes are ordered and group-committed.
+/// Users, their devices and acknowledged cursors.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// State the in-memory router is built from at start.
-    async fn snapshot(&self) -> StoreResult<Snapshot>;
-
+pub trait AccountStore: Send + Sync + 'static {
     /// Creates a user; `Conflict("username")` when the name is taken (ignoring case).
     async fn create_user(
         &self,
@@ -185,10 +182,13 @@ pub trait Store: Send + Sync + 'static {
         display_name: String,
         password_hash: String,
     ) -> StoreResult<UserRow>;
+
     /// The user and their password hash, by lower-case name.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<(UserRow, String)>>;
+
     /// Users by id, in no particular order; unknown ids are skipped.
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRow>>;
+
     /// Users whose name or display name contains `q` (lower-case), prefix matches first.
     async fn search_users(&self, q: &str, limit: usize) -> StoreResult<Vec<UserRow>>;
 
@@ -200,22 +200,32 @@ pub trait Store: Send + Sync + 'static {
         token_hash: [u8; 32],
         acked: Pos,
     ) -> StoreResult<DeviceRow>;
+
     /// The device whose token hashes to `token_hash`.
     async fn device_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<DeviceRow>>;
+
     /// Forgets a device (logout).
     async fn delete_device(&self, id: DeviceId) -> StoreResult<()>;
+
     /// Saves acknowledged cursors; positions only move forward.
     async fn save_acks(&self, acks: Vec<(DeviceId, Pos)>) -> StoreResult<()>;
+}
 
+/// Friend requests and friendships.
+#[async_trait]
+pub trait ContactStore: Send + Sync + 'static {
     /// Ids of the user's friends.
     async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+
     /// Pending requests to and from the user.
     async fn friend_requests(
         &self,
         user: UserId,
     ) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)>;
+
     /// A pending request by id.
     async fn friend_request(&self, id: i64) -> StoreResult<Option<RequestRow>>;
+
     /// Stores a pending request and its events; `Conflict("friend_request")` if one is pending
     /// between the two in either direction, `Conflict("friendship")` if they are friends.
     async fn create_friend_request(
@@ -225,6 +235,7 @@ pub trait Store: Send + Sync + 'static {
         note: String,
         events: Box<dyn FnOnce(i64) -> Vec<NewEvent> + Send>,
     ) -> StoreResult<RequestRow>;
+
     /// Accepts or declines the pending request `id` addressed to `by`, with its events.
     async fn answer_friend_request(
         &self,
@@ -233,13 +244,19 @@ pub trait Store: Send + Sync + 'static {
         accept: bool,
         events: Vec<NewEvent>,
     ) -> StoreResult<Answered>;
+
     /// Ends a friendship; false when there was none.
     async fn remove_friend(&self, a: UserId, b: UserId, events: Vec<NewEvent>)
         -> StoreResult<bool>;
+}
 
+/// Messages, conversations and receipts.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// Stores a message (or finds the earlier one with the same `client_msg_id`), advances
     /// the sender's read position to it and emits `message.new` to the conversation.
     async fn send_message(&self, msg: NewMessage) -> StoreResult<Sent>;
+
     /// Messages of a conversation, ascending by seq: the newest `limit` before `before`, or
     /// the oldest `limit` after `after`.
     async fn history(
@@ -250,8 +267,10 @@ pub trait Store: Send + Sync + 'static {
         after: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<Message>>;
+
     /// The user's conversations with their read positions and newest messages.
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>>;
+
     /// Moves the user's read position forward to `seq` (capped at the last seq) and emits
     /// `event` built with the effective seq; `None` when it did not move.
     async fn mark_read(
@@ -261,6 +280,7 @@ pub trait Store: Send + Sync + 'static {
         seq: i64,
         event: Box<dyn FnOnce(i64) -> NewEvent + Send>,
     ) -> StoreResult<Option<i64>>;
+
     /// Moves the user's delivered position forward; emits the events built for each move.
     async fn mark_delivered(
         &self,
@@ -268,8 +288,17 @@ pub trait Store: Send + Sync + 'static {
         marks: Vec<(ConvId, i64)>,
         event: Box<dyn Fn(ConvId, i64) -> NewEvent + Send>,
     ) -> StoreResult<()>;
+}
+
+/// The event log: start-up state, appends, catch-up reads, retention.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// State the in-memory router is built from at start.
+    async fn snapshot(&self) -> StoreResult<Snapshot>;
+
     /// Appends events that change no other state (presence, …).
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<()>;
+
     /// The user's events after `after` from the given streams (each with its own lower
     /// bound), ascending, at most `limit`.
     async fn events_after(
@@ -278,6 +307,13 @@ pub trait Store: Send + Sync + 'static {
         after: Pos,
         limit: usize,
     ) -> StoreResult<Vec<Arc<StoredEvent>>>;
+
     /// Removes messages and events older than `before_ts`; returns the new floor position.
     async fn sweep(&self, before_ts: i64) -> StoreResult<Pos>;
 }
+
+/// The durable store: every part together. Reads may run concurrently; writes are
+/// ordered and group-committed.
+pub trait Store: AccountStore + ContactStore + MessageStore + EventStore {}
+
+impl<T: AccountStore + ContactStore + MessageStore + EventStore> Store for T {}

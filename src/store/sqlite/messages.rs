@@ -1,0 +1,138 @@
+//! Messages, conversations and receipts.
+
+use super::*;
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn send_message(&self, msg: NewMessage) -> StoreResult<Sent> {
+        self.writer.write(move |ctx| send_message(ctx, msg)).await
+    }
+
+    async fn history(
+        &self,
+        conv: ConvId,
+        conv_ref: ConvRef,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.readers
+            .read(move |conn| {
+                let limit = limit as i64;
+                let row = message_row(conv_ref);
+                let mut out: Vec<Message> = match (before, after) {
+                    (_, Some(after)) => conn
+                        .prepare_cached(&format!(
+                            "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4"
+                        ))?
+                        .query_map(params![conv, after, before.unwrap_or(i64::MAX), limit], row)?
+                        .collect::<Result<_, _>>()?,
+                    (before, None) => {
+                        let mut v: Vec<Message> = conn
+                            .prepare_cached(&format!(
+                                "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+                            ))?
+                            .query_map(params![conv, before.unwrap_or(i64::MAX), limit], row)?
+                            .collect::<Result<_, _>>()?;
+                        v.reverse();
+                        v
+                    }
+                };
+                out.shrink_to_fit();
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>> {
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq
+                     FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1",
+                )?;
+                let rows = stmt
+                    .query_map([user], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut last = conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq = ?2"
+                ))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, kind, a, b, g, last_seq, read_seq) in rows {
+                    let Some(conv) = conv_ref_of(&kind, a, b, g) else {
+                        continue;
+                    };
+                    let last_message = last
+                        .query_row([id, last_seq], message_row(conv))
+                        .optional()?;
+                    out.push(ConvRow {
+                        id,
+                        conv,
+                        last_seq,
+                        read_seq,
+                        last_message,
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        user: UserId,
+        conv: ConvId,
+        seq: i64,
+        event: Box<dyn FnOnce(i64) -> NewEvent + Send>,
+    ) -> StoreResult<Option<i64>> {
+        self.writer
+            .write(move |ctx| {
+                let moved: Option<i64> = ctx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE members SET read_seq = MIN(?3, (SELECT last_seq FROM conversations WHERE id = ?1))
+                         WHERE conv_id = ?1 AND user_id = ?2 AND read_seq < MIN(?3, (SELECT last_seq FROM conversations WHERE id = ?1))
+                         RETURNING read_seq",
+                    )?
+                    .query_row([conv, user, seq], |r| r.get(0))
+                    .optional()?;
+                if let Some(seq) = moved {
+                    ctx.append(event(seq))?;
+                }
+                Ok(moved)
+            })
+            .await
+    }
+
+    async fn mark_delivered(
+        &self,
+        user: UserId,
+        marks: Vec<(ConvId, i64)>,
+        event: Box<dyn Fn(ConvId, i64) -> NewEvent + Send>,
+    ) -> StoreResult<()> {
+        self.writer
+            .write(move |ctx| {
+                for (conv, seq) in marks {
+                    let moved = ctx
+                        .conn
+                        .prepare_cached("UPDATE members SET delivered_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2 AND delivered_seq < ?3")?
+                        .execute([conv, user, seq])?;
+                    if moved > 0 {
+                        ctx.append(event(conv, seq))?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+}
