@@ -23,24 +23,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let (shutdown, stop) = watch::channel(false);
         let listen = config.listen;
-        let chat = Chat::open(config, stop)
-            .await
-            .context("Failed to open the store")?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("Failed to listen on {listen}"))?;
-        Ok(Application {
-            listener,
-            chat,
-            shutdown,
-        })
+        let chat = Chat::open(config, stop).await.context("Failed to open the store")?;
+        let listener = TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
+        Ok(Application { listener, chat, shutdown })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// The chat service, for embedding and tests.
@@ -50,15 +40,8 @@ impl Application {
 
     /// Serves until `signal` completes; then held polls answer at once, requests in flight
     /// finish, and in-memory state is saved.
-    pub async fn run_until(
-        self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Application {
-            listener,
-            chat,
-            shutdown,
-        } = self;
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, chat, shutdown } = self;
         let app = crate::http::router(chat.clone());
         let listener = listener.tap_io(|tcp| {
             // Small answers must leave at once: latency is the product.
@@ -69,10 +52,7 @@ impl Application {
             tracing::info!("shutting down: answering held polls");
             let _ = shutdown.send(true);
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("server failed")?;
+        axum::serve(listener, app).with_graceful_shutdown(stop).await.context("server failed")?;
         chat.flush().await;
         Ok(())
     }

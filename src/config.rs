@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Argon2id memory cost in KiB for new passwords [default: 19456].
     #[arg(long, env = "WEBIM_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
+    /// Most members a group may have [default: 2000].
+    #[arg(long, env = "WEBIM_MAX_GROUP_MEMBERS")]
+    pub max_group_members: Option<usize>,
     /// SQLite durability: `full` fsyncs each group commit, `normal` survives process kills
     /// but not power loss [default: full].
     #[arg(long, env = "WEBIM_SYNC")]
@@ -98,6 +101,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Argon2id memory cost (KiB).
     pub argon2_memory_kib: u32,
+    /// Most members a group may have.
+    pub max_group_members: usize,
     /// Store durability mode.
     pub sync: SyncMode,
 }
@@ -105,12 +110,9 @@ pub struct Config {
 impl Config {
     /// Defaults with the data directory set; what tests and embedders start from.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        ServeArgs {
-            data_dir: Some(data_dir.into()),
-            ..Default::default()
-        }
-        .resolve(ServeArgs::default())
-        .expect("defaults are valid")
+        ServeArgs { data_dir: Some(data_dir.into()), ..Default::default() }
+            .resolve(ServeArgs::default())
+            .expect("defaults are valid")
     }
 
     /// Reads the TOML file named by `--config` (if any) and merges it under the flags.
@@ -119,8 +121,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("Failed to read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("Failed to parse config file {}", path.display()))?
+                toml::from_str(&text).with_context(|| format!("Failed to parse config file {}", path.display()))?
             }
             None => ServeArgs::default(),
         };
@@ -130,48 +131,25 @@ impl Config {
 
 impl ServeArgs {
     fn resolve(self, file: ServeArgs) -> anyhow::Result<Config> {
-        let max = self
-            .poll_timeout_max
-            .or(file.poll_timeout_max)
-            .unwrap_or(90);
-        let default = self
-            .poll_timeout_default
-            .or(file.poll_timeout_default)
-            .unwrap_or(60);
+        let max = self.poll_timeout_max.or(file.poll_timeout_max).unwrap_or(90);
+        let default = self.poll_timeout_default.or(file.poll_timeout_default).unwrap_or(60);
         anyhow::ensure!(max >= 1, "poll_timeout_max must be at least 1 second");
-        anyhow::ensure!(
-            default >= 1 && default <= max,
-            "poll_timeout_default must be between 1 and poll_timeout_max"
-        );
-        let limit = self
-            .poll_batch_limit
-            .or(file.poll_batch_limit)
-            .unwrap_or(500);
+        anyhow::ensure!(default >= 1 && default <= max, "poll_timeout_default must be between 1 and poll_timeout_max");
+        let limit = self.poll_batch_limit.or(file.poll_batch_limit).unwrap_or(500);
         anyhow::ensure!(limit >= 1, "poll_batch_limit must be at least 1");
         let days = self.retention_days.or(file.retention_days).unwrap_or(30);
         anyhow::ensure!(days >= 1, "retention_days must be at least 1");
         Ok(Config {
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or(([127, 0, 0, 1], 8080).into()),
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| "data".into()),
+            listen: self.listen.or(file.listen).unwrap_or(([127, 0, 0, 1], 8080).into()),
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into()),
             poll_timeout_default: Duration::from_secs(default),
             poll_timeout_max: Duration::from_secs(max),
             poll_batch_limit: limit,
             retention: Duration::from_secs(days * 86_400),
-            presence_grace: Duration::from_secs(
-                self.presence_grace.or(file.presence_grace).unwrap_or(15),
-            ),
+            presence_grace: Duration::from_secs(self.presence_grace.or(file.presence_grace).unwrap_or(15)),
             body_limit: self.body_limit.or(file.body_limit).unwrap_or(64 * 1024),
-            argon2_memory_kib: self
-                .argon2_memory_kib
-                .or(file.argon2_memory_kib)
-                .unwrap_or(19_456)
-                .max(8),
+            argon2_memory_kib: self.argon2_memory_kib.or(file.argon2_memory_kib).unwrap_or(19_456).max(8),
+            max_group_members: self.max_group_members.or(file.max_group_members).unwrap_or(2000).max(2),
             sync: self.sync.or(file.sync).unwrap_or(SyncMode::Full),
         })
     }
@@ -183,14 +161,9 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_and_the_file_overrides_defaults() {
-        let file: ServeArgs = toml::from_str(
-            "poll_timeout_default = 30\nretention_days = 7\nlisten = \"0.0.0.0:9000\"",
-        )
-        .unwrap();
-        let flags = ServeArgs {
-            retention_days: Some(2),
-            ..Default::default()
-        };
+        let file: ServeArgs =
+            toml::from_str("poll_timeout_default = 30\nretention_days = 7\nlisten = \"0.0.0.0:9000\"").unwrap();
+        let flags = ServeArgs { retention_days: Some(2), ..Default::default() };
         let c = flags.resolve(file).unwrap();
         assert_eq!(c.poll_timeout_default, Duration::from_secs(30));
         assert_eq!(c.retention, Duration::from_secs(2 * 86_400));
@@ -200,10 +173,7 @@ mod tests {
 
     #[test]
     fn inconsistent_timeouts_are_refused() {
-        let flags = ServeArgs {
-            poll_timeout_default: Some(100),
-            ..Default::default()
-        };
+        let flags = ServeArgs { poll_timeout_default: Some(100), ..Default::default() };
         assert!(flags.resolve(ServeArgs::default()).is_err());
         assert!(toml::from_str::<ServeArgs>("no_such_key = 1").is_err());
     }

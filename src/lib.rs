@@ -17,5 +17,6 @@ pub mod bus;
 pub mod chat;
 pub mod config;
 pub mod http;
+pub mod media;
 pub mod model;
 pub mod store;

@@ -11,8 +11,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            EnvFilter::try_from_env("WEBIM_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("webim=info,tower_http=warn")),
+            EnvFilter::try_from_env("WEBIM_LOG").unwrap_or_else(|_| EnvFilter::new("webim=info,tower_http=warn")),
         )
         .init();
     match Cli::parse().command {

@@ -14,10 +14,7 @@ pub type Pos = i64;
 
 /// Milliseconds since the Unix epoch, the contract's `ts`.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A person as other people see them.
@@ -57,6 +54,110 @@ pub struct Message {
     pub recalled: bool,
 }
 
+/// The picture URL of a user: the uploaded one, else a generated one.
+pub fn user_avatar_url(id: UserId, uploaded: Option<&str>) -> String {
+    match uploaded {
+        Some(hash) => format!("/avatars/{hash}.png"),
+        None => format!("/api/v1/users/{id}/avatar"),
+    }
+}
+
+/// The picture URL of a group: the uploaded one, else a generated one.
+pub fn group_avatar_url(id: i64, uploaded: Option<&str>) -> String {
+    match uploaded {
+        Some(hash) => format!("/avatars/{hash}.png"),
+        None => format!("/api/v1/groups/{id}/avatar"),
+    }
+}
+
+/// A member's role in a group.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A plain member.
+    Member,
+    /// Manages members and messages.
+    Admin,
+    /// Everything, including dissolving; exactly one per group.
+    Owner,
+}
+
+impl Role {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "member" => Some(Role::Member),
+            "admin" => Some(Role::Admin),
+            "owner" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    /// Owners and admins manage members and may recall any message.
+    pub fn manages(self) -> bool {
+        self >= Role::Admin
+    }
+}
+
+/// How people join a group.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinPolicy {
+    /// Anyone joins at once.
+    Open,
+    /// A join creates a request an owner or admin accepts.
+    Approval,
+}
+
+impl JoinPolicy {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinPolicy::Open => "open",
+            JoinPolicy::Approval => "approval",
+        }
+    }
+}
+
+/// A group as anyone may see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Group {
+    /// Group id.
+    pub id: i64,
+    /// 1–64 characters.
+    pub name: String,
+    /// Picture URL (generated when none was uploaded).
+    pub avatar_url: String,
+    /// The owner.
+    pub owner_id: UserId,
+    /// `open` or `approval`.
+    pub join_policy: JoinPolicy,
+    /// Current members.
+    pub member_count: i64,
+    /// The group's conversation (extension).
+    pub conversation_id: String,
+    /// Whether members who join later read the history from before they joined (extension).
+    pub history_visible_to_new_members: bool,
+}
+
+/// A group member.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    /// The person.
+    pub user: User,
+    /// Their role.
+    pub role: Role,
+}
+
 /// A friend request between two users.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct FriendRequest {
@@ -92,6 +193,9 @@ pub struct Conversation {
     /// The other person, for direct conversations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<User>,
+    /// The group, for group conversations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
     /// The newest message, if any.
     pub last_message: Option<Message>,
     /// The newest `seq` (0 when empty).
@@ -135,8 +239,7 @@ impl ConvRef {
 
 fn parse_id(s: &str) -> Option<i64> {
     // Only canonical decimal: no sign, no leading zeros, so each id has one spelling.
-    if s.is_empty() || s.len() > 18 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit())
-    {
+    if s.is_empty() || s.len() > 18 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
@@ -217,6 +320,75 @@ pub enum EventBody {
         /// The former friend.
         user_id: UserId,
     },
+    /// A group's name, picture, policy or owner changed (or the reader joined it).
+    #[serde(rename = "group.updated")]
+    GroupUpdated {
+        /// The group now.
+        group: Group,
+    },
+    /// Someone joined (or was added to) a group.
+    #[serde(rename = "group.member_joined")]
+    GroupMemberJoined {
+        /// Which group.
+        group_id: i64,
+        /// Who joined.
+        user: User,
+        /// The group now (extension).
+        group: Group,
+    },
+    /// Someone left (or was removed from) a group; they get this event too.
+    #[serde(rename = "group.member_left")]
+    GroupMemberLeft {
+        /// Which group.
+        group_id: i64,
+        /// Who left.
+        user_id: UserId,
+        /// The group now (extension).
+        group: Group,
+    },
+    /// A member's role changed (extension).
+    #[serde(rename = "group.member_role")]
+    GroupMemberRole {
+        /// Which group.
+        group_id: i64,
+        /// Whose role.
+        user_id: UserId,
+        /// The new role.
+        role: Role,
+    },
+    /// Someone asks to join an approval group; sent to its owner and admins (extension).
+    #[serde(rename = "group.join_request")]
+    GroupJoinRequest {
+        /// Which group.
+        group_id: i64,
+        /// Who asks.
+        user: User,
+    },
+    /// A join request was declined; sent to the asker (extension).
+    #[serde(rename = "group.join_declined")]
+    GroupJoinDeclined {
+        /// Which group.
+        group_id: i64,
+    },
+    /// The group was dissolved; every member loses access (extension).
+    #[serde(rename = "group.dissolved")]
+    GroupDissolved {
+        /// Which group.
+        group_id: i64,
+    },
+    /// A user changed their name or picture; sent to their friends and their own devices.
+    #[serde(rename = "profile.updated")]
+    ProfileUpdated {
+        /// The user now.
+        user: User,
+    },
+    /// The user's settings changed on another device.
+    #[serde(rename = "settings.updated")]
+    SettingsUpdated {
+        /// All settings now.
+        #[schema(value_type = Object)]
+        settings: serde_json::Value,
+    },
     /// A friend came online or went offline.
     #[serde(rename = "presence")]
     Presence {
@@ -244,8 +416,8 @@ pub enum Stream {
     User(UserId),
     /// Events for every member of a conversation (messages, recalls).
     Conv(ConvId),
-    /// A user's presence changes, for every friend of that user.
-    Presence(UserId),
+    /// Events about a user for every friend of theirs (presence, profile changes).
+    Friends(UserId),
 }
 
 impl Stream {
@@ -254,7 +426,7 @@ impl Stream {
         match self {
             Stream::User(id) => id * 4,
             Stream::Conv(id) => id * 4 + 1,
-            Stream::Presence(id) => id * 4 + 2,
+            Stream::Friends(id) => id * 4 + 2,
         }
     }
 
@@ -263,7 +435,7 @@ impl Stream {
         match key.rem_euclid(4) {
             0 => Stream::User(key / 4),
             1 => Stream::Conv(key / 4),
-            _ => Stream::Presence(key / 4),
+            _ => Stream::Friends(key / 4),
         }
     }
 }
@@ -307,10 +479,7 @@ pub struct NewEvent {
 impl NewEvent {
     /// An event for `stream`, stamped now.
     pub fn now(stream: Stream, body: EventBody) -> Self {
-        NewEvent {
-            stream,
-            event: Event { ts: now_ms(), body },
-        }
+        NewEvent { stream, event: Event { ts: now_ms(), body } }
     }
 }
 
@@ -320,55 +489,25 @@ mod tests {
 
     #[test]
     fn conversation_ids_round_trip_and_reject_non_canonical_forms() {
-        for c in [
-            ConvRef::Direct(1, 2),
-            ConvRef::Direct(7, 1234),
-            ConvRef::Group(9),
-        ] {
+        for c in [ConvRef::Direct(1, 2), ConvRef::Direct(7, 1234), ConvRef::Group(9)] {
             assert_eq!(ConvRef::parse(&c.to_string()), Some(c));
         }
-        for bad in [
-            "",
-            "d",
-            "d2-1",
-            "d1-1",
-            "d01-2",
-            "d1-+2",
-            "g",
-            "g-1",
-            "x1",
-            "d1_2",
-            "g99999999999999999999",
-        ] {
+        for bad in ["", "d", "d2-1", "d1-1", "d01-2", "d1-+2", "g", "g-1", "x1", "d1_2", "g99999999999999999999"] {
             assert_eq!(ConvRef::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn stream_keys_round_trip() {
-        for s in [
-            Stream::User(5),
-            Stream::Conv(5),
-            Stream::Presence(5),
-            Stream::Conv(1),
-        ] {
+        for s in [Stream::User(5), Stream::Conv(5), Stream::Friends(5), Stream::Conv(1)] {
             assert_eq!(Stream::from_key(s.key()), s);
         }
     }
 
     #[test]
     fn events_serialize_as_the_contract_shows() {
-        let e = Event {
-            ts: 5,
-            body: EventBody::Presence {
-                user_id: 3,
-                online: true,
-            },
-        };
+        let e = Event { ts: 5, body: EventBody::Presence { user_id: 3, online: true } };
         let v = serde_json::to_value(&e).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"type": "presence", "ts": 5, "user_id": 3, "online": true})
-        );
+        assert_eq!(v, serde_json::json!({"type": "presence", "ts": 5, "user_id": 3, "online": true}));
     }
 }

@@ -15,14 +15,7 @@ use tokio::sync::Mutex;
 /// Starts `webim serve` on a free port; returns the child and its base URL.
 async fn start(data: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_webim"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--argon2-memory-kib",
-            "64",
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--argon2-memory-kib", "64", "--data-dir"])
         .arg(data)
         .env("WEBIM_LOG", "webim=info")
         .stderr(Stdio::piped())
@@ -88,11 +81,7 @@ async fn login(client: &reqwest::Client, base: &str, name: &str) -> String {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "webim-{tag}-{}-{}",
-        std::process::id(),
-        webim::model::now_ms()
-    ));
+    let dir = std::env::temp_dir().join(format!("webim-{tag}-{}-{}", std::process::id(), webim::model::now_ms()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -114,22 +103,16 @@ async fn every_acknowledged_message_survives_a_kill_9_mid_stream() {
     .await;
     assert_eq!(s, 201, "{req}");
     let id = req["request"]["id"].as_i64().unwrap();
-    let (s, _) = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/friend-requests/{id}/accept"),
-        Some(&bob),
-        None,
-    )
-    .await;
+    let (s, _) =
+        call(&client, reqwest::Method::POST, format!("{base}/api/v1/friend-requests/{id}/accept"), Some(&bob), None)
+            .await;
     assert_eq!(s, 200);
 
     // Four senders stream messages; every 201 is recorded before the kill can land.
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let mut senders = Vec::new();
     for task in 0..4 {
-        let (client, base, token, acked) =
-            (client.clone(), base.clone(), alice.clone(), acked.clone());
+        let (client, base, token, acked) = (client.clone(), base.clone(), alice.clone(), acked.clone());
         senders.push(tokio::spawn(async move {
             for i in 0.. {
                 let body = json!({"to": {"user": 2}, "client_msg_id": format!("t{task}-{i}"), "body": format!("message {task}-{i}")});
@@ -166,27 +149,15 @@ async fn every_acknowledged_message_survives_a_kill_9_mid_stream() {
         let page = v["messages"].as_array().unwrap().clone();
         let Some(last) = page.last() else { break };
         for (i, m) in page.iter().enumerate() {
-            assert_eq!(
-                m["seq"].as_i64().unwrap(),
-                after + 1 + i as i64,
-                "seq has no gap after restart"
-            );
+            assert_eq!(m["seq"].as_i64().unwrap(), after + 1 + i as i64, "seq has no gap after restart");
             stored.insert(m["client_msg_id"].as_str().unwrap().to_owned());
         }
         after = last["seq"].as_i64().unwrap();
     }
     let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost: {lost:?}",
-        lost.len()
-    );
+    assert!(lost.is_empty(), "{} acknowledged messages lost: {lost:?}", lost.len());
     assert!(acked.len() >= 300);
-    eprintln!(
-        "{} acknowledged, {} stored after the kill",
-        acked.len(),
-        stored.len()
-    );
+    eprintln!("{} acknowledged, {} stored after the kill", acked.len(), stored.len());
     let _ = std::fs::remove_dir_all(&data);
 }
 
@@ -199,40 +170,20 @@ async fn sigterm_answers_held_polls_at_once_and_exits_cleanly() {
     let held = {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
         tokio::spawn(async move {
-            call(
-                &client,
-                reqwest::Method::GET,
-                format!("{base}/api/v1/events?timeout=60"),
-                Some(&token),
-                None,
-            )
-            .await
+            call(&client, reqwest::Method::GET, format!("{base}/api/v1/events?timeout=60"), Some(&token), None).await
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = std::time::Instant::now();
     let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
     assert!(killed.success());
-    let (status, body) = tokio::time::timeout(Duration::from_secs(5), held)
-        .await
-        .expect("the held poll answers")
-        .unwrap();
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(5), held).await.expect("the held poll answers").unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"], json!([]));
-    assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "answered {:?} after SIGTERM",
-        sent.elapsed()
-    );
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("the server exits")
-        .unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(3), "answered {:?} after SIGTERM", sent.elapsed());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the server exits").unwrap();
     assert!(exit.success(), "{exit:?}");
     let _ = std::fs::remove_dir_all(&data);
 }

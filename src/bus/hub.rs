@@ -90,20 +90,12 @@ impl Hub {
 
     /// Whether `user` currently receives the conversation.
     pub fn is_member(&self, conv: ConvId, user: UserId) -> bool {
-        self.state
-            .lock()
-            .members
-            .get(&conv)
-            .is_some_and(|m| m.iter().any(|(u, _)| *u == user))
+        self.state.lock().members.get(&conv).is_some_and(|m| m.iter().any(|(u, _)| *u == user))
     }
 
     /// Whether the two are friends.
     pub fn are_friends(&self, a: UserId, b: UserId) -> bool {
-        self.state
-            .lock()
-            .friends
-            .get(&a)
-            .is_some_and(|f| f.contains(&b))
+        self.state.lock().friends.get(&a).is_some_and(|f| f.contains(&b))
     }
 
     /// The streams a user receives, each with the position from which they receive it.
@@ -114,7 +106,7 @@ impl Hub {
             subs.extend(convs.iter().map(|&(c, from)| (Stream::Conv(c), from)));
         }
         if let Some(friends) = st.friends.get(&user) {
-            subs.extend(friends.iter().map(|&f| (Stream::Presence(f), 0)));
+            subs.extend(friends.iter().map(|&f| (Stream::Friends(f), 0)));
         }
         subs
     }
@@ -144,8 +136,7 @@ impl Hub {
     /// number of active users, not the number of messages.
     pub fn trim(&self, idle: Duration) {
         let mut st = self.state.lock();
-        st.inboxes
-            .retain(|_, inbox| inbox.wake.receiver_count() > 0 || inbox.used.elapsed() < idle);
+        st.inboxes.retain(|_, inbox| inbox.wake.receiver_count() > 0 || inbox.used.elapsed() < idle);
     }
 }
 
@@ -174,6 +165,14 @@ impl State {
                     self.user_convs.entry(user).or_default().push((conv, from));
                 }
             }
+            Delta::MemberRemoved { conv, user } => {
+                if let Some(members) = self.members.get_mut(&conv) {
+                    members.retain(|(u, _)| *u != user);
+                }
+                if let Some(convs) = self.user_convs.get_mut(&user) {
+                    convs.retain(|(c, _)| *c != conv);
+                }
+            }
             Delta::FriendsAdded(a, b) => {
                 self.friends.entry(a).or_default().insert(b);
                 self.friends.entry(b).or_default().insert(a);
@@ -188,12 +187,7 @@ impl State {
 
 /// Appends `event` to the user's inbox, if the user has one (users without one read the
 /// store when they come).
-fn deliver(
-    inboxes: &mut HashMap<UserId, Inbox>,
-    user: UserId,
-    event: &Arc<StoredEvent>,
-    touched: &mut Vec<UserId>,
-) {
+fn deliver(inboxes: &mut HashMap<UserId, Inbox>, user: UserId, event: &Arc<StoredEvent>, touched: &mut Vec<UserId>) {
     if let Some(inbox) = inboxes.get_mut(&user) {
         if inbox.events.len() == INBOX_CAP {
             let dropped = inbox.events.pop_front().expect("full inbox has a front");
@@ -207,17 +201,14 @@ fn deliver(
 impl CommitSink for Hub {
     fn committed(&self, batch: &Committed) {
         let mut st = self.state.lock();
-        for d in &batch.deltas {
-            st.apply(d);
-        }
+        let mut deltas = batch.deltas.iter().peekable();
         let mut touched = Vec::new();
-        let State {
-            members,
-            friends,
-            inboxes,
-            ..
-        } = &mut *st;
         for event in &batch.events {
+            // A delta applies to the events stored after it, not to those before.
+            while let Some((_, d)) = deltas.next_if(|(at, _)| *at < event.pos) {
+                st.apply(d);
+            }
+            let State { members, friends, inboxes, .. } = &mut *st;
             match event.stream {
                 Stream::User(u) => deliver(inboxes, u, event, &mut touched),
                 Stream::Conv(c) => {
@@ -227,19 +218,17 @@ impl CommitSink for Hub {
                         }
                     }
                 }
-                Stream::Presence(u) => {
+                Stream::Friends(u) => {
                     for &f in friends.get(&u).into_iter().flatten() {
                         deliver(inboxes, f, event, &mut touched);
                     }
                 }
             }
         }
-        let head = batch
-            .events
-            .last()
-            .map(|e| e.pos)
-            .unwrap_or(self.head())
-            .max(self.head());
+        for (_, d) in deltas {
+            st.apply(d);
+        }
+        let head = batch.events.last().map_or(self.head(), |e| e.pos).max(self.head());
         self.head.store(head, Ordering::Release);
         touched.sort_unstable();
         touched.dedup();
@@ -256,15 +245,10 @@ mod tests {
     use super::*;
 
     fn event(pos: Pos, stream: Stream) -> Arc<StoredEvent> {
-        Arc::new(StoredEvent {
-            pos,
-            stream,
-            json: format!("{{\"p\":{pos}}}").into(),
-            message: None,
-        })
+        Arc::new(StoredEvent { pos, stream, json: format!("{{\"p\":{pos}}}").into(), message: None })
     }
 
-    fn commit(hub: &Hub, events: Vec<Arc<StoredEvent>>, deltas: Vec<Delta>) {
+    fn commit(hub: &Hub, events: Vec<Arc<StoredEvent>>, deltas: Vec<(Pos, Delta)>) {
         hub.committed(&Committed { events, deltas });
     }
 
@@ -284,31 +268,12 @@ mod tests {
             &hub,
             vec![],
             vec![
-                Delta::Conversation {
-                    id: 10,
-                    conv: ConvRef::Group(1),
-                },
-                Delta::MemberAdded {
-                    conv: 10,
-                    user: 1,
-                    from: 0,
-                },
-                Delta::MemberAdded {
-                    conv: 10,
-                    user: 2,
-                    from: 2,
-                },
+                (0, Delta::Conversation { id: 10, conv: ConvRef::Group(1) }),
+                (0, Delta::MemberAdded { conv: 10, user: 1, from: 0 }),
+                (0, Delta::MemberAdded { conv: 10, user: 2, from: 2 }),
             ],
         );
-        commit(
-            &hub,
-            vec![
-                event(1, Stream::Conv(10)),
-                event(2, Stream::Conv(10)),
-                event(3, Stream::Conv(10)),
-            ],
-            vec![],
-        );
+        commit(&hub, vec![event(1, Stream::Conv(10)), event(2, Stream::Conv(10)), event(3, Stream::Conv(10))], vec![]);
         assert_eq!(positions(hub.read(1, 0, 10)), (vec![1, 2, 3], false));
         assert_eq!(positions(hub.read(2, 0, 10)), (vec![3], false));
         assert_eq!(positions(hub.read(1, 1, 1)), (vec![2], true));
@@ -328,14 +293,28 @@ mod tests {
     }
 
     #[test]
+    fn a_member_removed_mid_batch_gets_what_came_before_and_nothing_after() {
+        let hub = Hub::default();
+        hub.watch(1);
+        let join = vec![
+            (0, Delta::Conversation { id: 7, conv: ConvRef::Group(3) }),
+            (0, Delta::MemberAdded { conv: 7, user: 1, from: 0 }),
+        ];
+        commit(&hub, vec![], join);
+        let events = vec![event(1, Stream::Conv(7)), event(2, Stream::Conv(7)), event(3, Stream::Conv(7))];
+        commit(&hub, events, vec![(2, Delta::MemberRemoved { conv: 7, user: 1 })]);
+        assert_eq!(positions(hub.read(1, 0, 10)), (vec![1, 2], false));
+        assert!(!hub.is_member(7, 1));
+        assert!(hub.subscriptions(1).iter().all(|(s, _)| *s != Stream::Conv(7)));
+    }
+
+    #[test]
     fn presence_goes_to_friends_only_and_the_inbox_stays_bounded() {
         let hub = Hub::default();
         hub.watch(1);
         hub.watch(3);
-        commit(&hub, vec![], vec![Delta::FriendsAdded(1, 2)]);
-        let events: Vec<_> = (1..=(INBOX_CAP as Pos + 10))
-            .map(|p| event(p, Stream::Presence(2)))
-            .collect();
+        commit(&hub, vec![], vec![(0, Delta::FriendsAdded(1, 2))]);
+        let events: Vec<_> = (1..=(INBOX_CAP as Pos + 10)).map(|p| event(p, Stream::Friends(2))).collect();
         commit(&hub, events, vec![]);
         assert!(matches!(hub.read(1, 0, 10), Read::Miss(10)));
         assert_eq!(positions(hub.read(1, 10, 2000)).0.len(), INBOX_CAP);

@@ -43,22 +43,18 @@ pub struct LoggedIn {
 pub(super) struct TokenCache(Mutex<HashMap<[u8; 32], Auth>>);
 
 /// The same work for a wrong password and an unknown user, so timing reveals nothing.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$N5KRNgiwzmtJx0m5Cv9OmTyOQB7Fmi5plJ9c9/Gz+5I";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$N5KRNgiwzmtJx0m5Cv9OmTyOQB7Fmi5plJ9c9/Gz+5I";
 
 /// Lower-cases and checks a username: 3–32 of `[a-z0-9_]`.
 pub fn normalize_username(raw: &str) -> ChatResult<String> {
     let name = raw.trim().to_ascii_lowercase();
     let ok = (3..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(name)
     } else {
-        Err(ChatError::invalid(
-            "invalid_username",
-            "username must be 3 to 32 characters of a-z, 0-9 and _",
-        ))
+        Err(ChatError::invalid("invalid_username", "username must be 3 to 32 characters of a-z, 0-9 and _"))
     }
 }
 
@@ -100,19 +96,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 impl Chat {
     /// Creates an account. The username is unique ignoring case.
-    pub async fn register(
-        &self,
-        username: &str,
-        password: &str,
-        display_name: Option<&str>,
-    ) -> ChatResult<User> {
+    pub async fn register(&self, username: &str, password: &str, display_name: Option<&str>) -> ChatResult<User> {
         let username = normalize_username(username)?;
         let n = password.chars().count();
         if !(8..=1024).contains(&n) {
-            return Err(ChatError::invalid(
-                "invalid_password",
-                "password must be 8 to 1024 characters",
-            ));
+            return Err(ChatError::invalid("invalid_password", "password must be 8 to 1024 characters"));
         }
         let display_name = normalize_display_name(display_name.unwrap_or(&username))?;
         let password = password.to_owned();
@@ -121,29 +109,19 @@ impl Chat {
             let mut salt = [0u8; 16];
             getrandom::fill(&mut salt).expect("the OS random source works");
             let salt = SaltString::encode_b64(&salt)?;
-            argon2(memory)
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
+            argon2(memory).hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
         })
         .await?
         .map_err(|e| ChatError::Store(StoreError::Database(format!("hashing failed: {e}"))))?;
         match self.store().create_user(username, display_name, hash).await {
             Ok(row) => Ok(self.user_view(&row)),
-            Err(StoreError::Conflict(_)) => Err(ChatError::conflict(
-                "username_taken",
-                "that username is taken",
-            )),
+            Err(StoreError::Conflict(_)) => Err(ChatError::conflict("username_taken", "that username is taken")),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Signs in: a new device with its own token, starting at the current head.
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        device_name: Option<&str>,
-    ) -> ChatResult<LoggedIn> {
+    pub async fn login(&self, username: &str, password: &str, device_name: Option<&str>) -> ChatResult<LoggedIn> {
         let found = match normalize_username(username) {
             Ok(name) => self.store().user_by_username(&name).await?,
             Err(_) => None,
@@ -154,31 +132,17 @@ impl Chat {
         };
         let password = password.to_owned();
         let verified = blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await?;
         let row = row.filter(|_| verified).ok_or(ChatError::BadCredentials)?;
-        let name = device_name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or("web");
+        let name = device_name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("web");
         let name: String = name.chars().take(64).collect();
         let token = new_token();
         let cursor = self.hub().head();
-        let device = self
-            .store()
-            .create_device(row.id, name, hash_token(&token), cursor)
-            .await?;
-        Ok(LoggedIn {
-            token,
-            device_id: device.id,
-            user: self.user_view(&row),
-            cursor,
-        })
+        let device = self.store().create_device(row.id, name, hash_token(&token), cursor).await?;
+        Ok(LoggedIn { token, device_id: device.id, user: self.user_view(&row), cursor })
     }
 
     /// The device behind a bearer token.
@@ -187,17 +151,8 @@ impl Chat {
         if let Some(auth) = self.inner.tokens.0.lock().get(&hash) {
             return Ok(*auth);
         }
-        let device = self
-            .store()
-            .device_by_token(hash)
-            .await?
-            .ok_or(ChatError::Unauthorized)?;
-        let auth = Auth {
-            user: device.user_id,
-            device: device.id,
-            token_hash: hash,
-            acked: device.acked,
-        };
+        let device = self.store().device_by_token(hash).await?.ok_or(ChatError::Unauthorized)?;
+        let auth = Auth { user: device.user_id, device: device.id, token_hash: hash, acked: device.acked };
         self.inner.tokens.0.lock().insert(hash, auth);
         Ok(auth)
     }
@@ -214,9 +169,7 @@ impl Chat {
 
     /// The signed-in user.
     pub async fn me(&self, auth: &Auth) -> ChatResult<User> {
-        self.user(auth.user)
-            .await
-            .map_err(|_| ChatError::Unauthorized)
+        self.user(auth.user).await.map_err(|_| ChatError::Unauthorized)
     }
 }
 

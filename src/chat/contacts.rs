@@ -13,56 +13,28 @@ pub const SEARCH_LIMIT: usize = 50;
 impl Chat {
     /// Users whose username or display name contains `q` (case-insensitive), prefix
     /// matches first, at most 50.
-    pub async fn search_users(&self, q: &str) -> ChatResult<Vec<User>> {
-        let q = q.trim().to_lowercase();
-        if q.is_empty() || q.chars().count() > 64 {
-            return Err(ChatError::invalid(
-                "invalid_query",
-                "search text must be 1 to 64 characters",
-            ));
-        }
-        let rows = self.store().search_users(&q, SEARCH_LIMIT).await?;
+    pub async fn search_users(&self, q: &str, offset: usize) -> ChatResult<Vec<User>> {
+        let q = super::groups::search_text(q)?;
+        let rows = self.store().search_users(&q, offset, SEARCH_LIMIT).await?;
         Ok(rows.iter().map(|r| self.user_view(r)).collect())
     }
 
     /// The user's friends, by display name.
     pub async fn friends(&self, me: UserId) -> ChatResult<Vec<User>> {
         let ids = self.store().friend_ids(me).await?;
-        let mut users: Vec<User> = self
-            .store()
-            .users_by_ids(&ids)
-            .await?
-            .iter()
-            .map(|r| self.user_view(r))
-            .collect();
-        users.sort_by(|a, b| {
-            a.display_name
-                .to_lowercase()
-                .cmp(&b.display_name.to_lowercase())
-                .then(a.id.cmp(&b.id))
-        });
+        let mut users: Vec<User> = self.store().users_by_ids(&ids).await?.iter().map(|r| self.user_view(r)).collect();
+        users.sort_by(|a, b| a.display_name.to_lowercase().cmp(&b.display_name.to_lowercase()).then(a.id.cmp(&b.id)));
         Ok(users)
     }
 
     /// Asks `to` to be friends; `friend.request` reaches them.
-    pub async fn request_friend(
-        &self,
-        me: UserId,
-        to: UserId,
-        note: Option<&str>,
-    ) -> ChatResult<FriendRequest> {
+    pub async fn request_friend(&self, me: UserId, to: UserId, note: Option<&str>) -> ChatResult<FriendRequest> {
         if to == me {
-            return Err(ChatError::invalid(
-                "invalid_user_id",
-                "you cannot befriend yourself",
-            ));
+            return Err(ChatError::invalid("invalid_user_id", "you cannot befriend yourself"));
         }
         let note = note.unwrap_or("").trim().to_owned();
         if note.chars().count() > 500 {
-            return Err(ChatError::invalid(
-                "invalid_note",
-                "the note must be at most 500 characters",
-            ));
+            return Err(ChatError::invalid("invalid_note", "the note must be at most 500 characters"));
         }
         let users = self.users_map(&[me, to]).await?;
         let (from_user, to_user) = match (users.get(&me), users.get(&to)) {
@@ -71,53 +43,25 @@ impl Chat {
         };
         let (f, t, n) = (from_user.clone(), to_user.clone(), note.clone());
         let events = Box::new(move |id| {
-            let request = FriendRequest {
-                id,
-                from: f,
-                to: t,
-                note: n,
-                ts: crate::model::now_ms(),
-            };
-            vec![NewEvent::now(
-                Stream::User(to),
-                EventBody::FriendRequest { request },
-            )]
+            let request = FriendRequest { id, from: f, to: t, note: n, ts: crate::model::now_ms() };
+            vec![NewEvent::now(Stream::User(to), EventBody::FriendRequest { request })]
         });
-        match self
-            .store()
-            .create_friend_request(me, to, note, events)
-            .await
-        {
-            Ok(row) => Ok(FriendRequest {
-                id: row.id,
-                from: from_user,
-                to: to_user,
-                note: row.note,
-                ts: row.ts,
-            }),
-            Err(StoreError::Conflict("friendship")) => Err(ChatError::conflict(
-                "already_friends",
-                "you are friends already",
-            )),
-            Err(StoreError::Conflict(_)) => Err(ChatError::conflict(
-                "request_pending",
-                "a friend request between you is already pending",
-            )),
+        match self.store().create_friend_request(me, to, note, events).await {
+            Ok(row) => Ok(FriendRequest { id: row.id, from: from_user, to: to_user, note: row.note, ts: row.ts }),
+            Err(StoreError::Conflict("friendship")) => {
+                Err(ChatError::conflict("already_friends", "you are friends already"))
+            }
+            Err(StoreError::Conflict(_)) => {
+                Err(ChatError::conflict("request_pending", "a friend request between you is already pending"))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Pending requests: (incoming, outgoing).
-    pub async fn friend_requests(
-        &self,
-        me: UserId,
-    ) -> ChatResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
+    pub async fn friend_requests(&self, me: UserId) -> ChatResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
         let (incoming, outgoing) = self.store().friend_requests(me).await?;
-        let ids: Vec<UserId> = incoming
-            .iter()
-            .chain(&outgoing)
-            .flat_map(|r| [r.from, r.to])
-            .collect();
+        let ids: Vec<UserId> = incoming.iter().chain(&outgoing).flat_map(|r| [r.from, r.to]).collect();
         let users = self.users_map(&ids).await?;
         let view = |rows: Vec<RequestRow>| -> Vec<FriendRequest> {
             rows.into_iter()
@@ -144,19 +88,13 @@ impl Chat {
             return Err(ChatError::NotFound("friend_request"));
         };
         let conv = ConvRef::direct(me, request.from);
-        let accepted = |user: &User| EventBody::FriendAccepted {
-            user: user.clone(),
-            conversation_id: conv.to_string(),
-        };
+        let accepted =
+            |user: &User| EventBody::FriendAccepted { user: user.clone(), conversation_id: conv.to_string() };
         let events = vec![
             NewEvent::now(Stream::User(request.from), accepted(mine)),
             NewEvent::now(Stream::User(me), accepted(theirs)),
         ];
-        match self
-            .store()
-            .answer_friend_request(id, me, true, events)
-            .await?
-        {
+        match self.store().answer_friend_request(id, me, true, events).await? {
             Answered::Accepted(conv) => Ok((theirs.clone(), conv)),
             _ => Err(ChatError::NotFound("friend_request")),
         }
@@ -165,18 +103,9 @@ impl Chat {
     /// Declines request `id` made to `me`; the asker gets `friend.declined`.
     pub async fn decline_friend(&self, me: UserId, id: i64) -> ChatResult<()> {
         let request = self.pending_request_to(me, id).await?;
-        let events = vec![NewEvent::now(
-            Stream::User(request.from),
-            EventBody::FriendDeclined {
-                request_id: id,
-                user_id: me,
-            },
-        )];
-        match self
-            .store()
-            .answer_friend_request(id, me, false, events)
-            .await?
-        {
+        let events =
+            vec![NewEvent::now(Stream::User(request.from), EventBody::FriendDeclined { request_id: id, user_id: me })];
+        match self.store().answer_friend_request(id, me, false, events).await? {
             Answered::Declined => Ok(()),
             _ => Err(ChatError::NotFound("friend_request")),
         }
@@ -185,14 +114,8 @@ impl Chat {
     /// Ends a friendship; both get `friend.removed` naming the other. History stays.
     pub async fn remove_friend(&self, me: UserId, other: UserId) -> ChatResult<()> {
         let events = vec![
-            NewEvent::now(
-                Stream::User(other),
-                EventBody::FriendRemoved { user_id: me },
-            ),
-            NewEvent::now(
-                Stream::User(me),
-                EventBody::FriendRemoved { user_id: other },
-            ),
+            NewEvent::now(Stream::User(other), EventBody::FriendRemoved { user_id: me }),
+            NewEvent::now(Stream::User(me), EventBody::FriendRemoved { user_id: other }),
         ];
         if self.store().remove_friend(me, other, events).await? {
             Ok(())
@@ -202,24 +125,14 @@ impl Chat {
     }
 
     async fn pending_request_to(&self, me: UserId, id: i64) -> ChatResult<RequestRow> {
-        self.store()
-            .friend_request(id)
-            .await?
-            .filter(|r| r.to == me)
-            .ok_or(ChatError::NotFound("friend_request"))
+        self.store().friend_request(id).await?.filter(|r| r.to == me).ok_or(ChatError::NotFound("friend_request"))
     }
 
     async fn users_map(&self, ids: &[UserId]) -> ChatResult<HashMap<UserId, User>> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        Ok(self
-            .store()
-            .users_by_ids(&ids)
-            .await?
-            .iter()
-            .map(|r| (r.id, self.user_view(r)))
-            .collect())
+        Ok(self.store().users_by_ids(&ids).await?.iter().map(|r| (r.id, self.user_view(r))).collect())
     }
 }
 

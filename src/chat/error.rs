@@ -46,6 +46,9 @@ pub enum ChatError {
         /// What clashed.
         message: String,
     },
+    /// The upload is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
     /// The cursor is older than retention (or from another database): resync.
     #[error("this cursor is too old; reload conversations and poll from their cursor")]
     CursorExpired,
@@ -60,26 +63,17 @@ pub enum ChatError {
 impl ChatError {
     /// A 422 for `code` with `message`.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ChatError::Invalid {
-            code,
-            message: message.into(),
-        }
+        ChatError::Invalid { code, message: message.into() }
     }
 
     /// A 403 for `code` with `message`.
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        ChatError::Forbidden {
-            code,
-            message: message.into(),
-        }
+        ChatError::Forbidden { code, message: message.into() }
     }
 
     /// A 409 for `code` with `message`.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ChatError::Conflict {
-            code,
-            message: message.into(),
-        }
+        ChatError::Conflict { code, message: message.into() }
     }
 }
 

@@ -5,14 +5,16 @@ use std::collections::HashMap;
 
 use super::{Chat, ChatError, ChatResult};
 use crate::model::{
-    ConvId, ConvKind, ConvRef, Conversation, EventBody, Message, NewEvent, Pos, Stream, UserId,
+    ConvId, ConvKind, ConvRef, Conversation, EventBody, Group, Message, NewEvent, Pos, Role, Stream, UserId,
 };
-use crate::store::{NewMessage, Sent, StoreError};
+use crate::store::{NewMessage, Recall, Sent, StoreError};
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 4000;
 /// Largest history page.
 pub const MAX_PAGE: usize = 200;
+/// How long a sender may recall their own message.
+pub const RECALL_WINDOW_MS: i64 = 2 * 60 * 1000;
 /// History page size when the client names none.
 pub const DEFAULT_PAGE: usize = 50;
 
@@ -28,18 +30,9 @@ pub enum Target {
 impl Chat {
     /// Stores a message and delivers it; the same `client_msg_id` again returns the stored
     /// message with `created: false`.
-    pub async fn send(
-        &self,
-        me: UserId,
-        to: Target,
-        client_msg_id: &str,
-        body: &str,
-    ) -> ChatResult<Sent> {
+    pub async fn send(&self, me: UserId, to: Target, client_msg_id: &str, body: &str) -> ChatResult<Sent> {
         if client_msg_id.is_empty() || client_msg_id.chars().count() > 64 {
-            return Err(ChatError::invalid(
-                "invalid_client_msg_id",
-                "client_msg_id must be 1 to 64 characters",
-            ));
+            return Err(ChatError::invalid("invalid_client_msg_id", "client_msg_id must be 1 to 64 characters"));
         }
         let n = body.chars().count();
         if n == 0 || n > MAX_BODY_CHARS || body.trim().is_empty() {
@@ -52,23 +45,21 @@ impl Chat {
             Target::User(peer) => {
                 if !self.hub().are_friends(me, peer) {
                     self.user(peer).await?;
-                    return Err(ChatError::forbidden(
-                        "not_friends",
-                        "you can only message your friends",
-                    ));
+                    return Err(ChatError::forbidden("not_friends", "you can only message your friends"));
                 }
                 ConvRef::direct(me, peer)
             }
-            Target::Group(_) => return Err(ChatError::NotFound("group")),
+            Target::Group(group) => {
+                let conv_ref = ConvRef::Group(group);
+                if self.hub().conv_id(conv_ref).is_none() {
+                    return Err(ChatError::NotFound("group"));
+                }
+                conv_ref
+            }
         };
         let conv = self.member_conv(me, conv_ref)?;
-        let msg = NewMessage {
-            conv,
-            conv_ref,
-            sender: me,
-            client_msg_id: client_msg_id.to_owned(),
-            body: body.to_owned(),
-        };
+        let msg =
+            NewMessage { conv, conv_ref, sender: me, client_msg_id: client_msg_id.to_owned(), body: body.to_owned() };
         match self.store().send_message(msg).await {
             Err(StoreError::Conflict(_)) => Err(ChatError::conflict(
                 "client_msg_id_reused",
@@ -92,21 +83,13 @@ impl Chat {
         let conv = self.member_conv(me, conv_ref)?;
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ChatError::invalid(
-                "invalid_limit",
-                format!("limit must be 1 to {MAX_PAGE}"),
-            ));
+            return Err(ChatError::invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
         }
         if before.is_some_and(|b| b < 1) || after.is_some_and(|a| a < 0) {
-            return Err(ChatError::invalid(
-                "invalid_seq",
-                "before_seq must be at least 1 and after_seq at least 0",
-            ));
+            return Err(ChatError::invalid("invalid_seq", "before_seq must be at least 1 and after_seq at least 0"));
         }
-        Ok(self
-            .store()
-            .history(conv, conv_ref, before, after, limit)
-            .await?)
+        let floor = self.store().visible_from(conv, me).await?;
+        Ok(self.store().history(conv, conv_ref, before, after, floor, limit).await?)
     }
 
     /// The user's conversations, most recent first, and the cursor to poll from so that
@@ -122,27 +105,27 @@ impl Chat {
                 ConvRef::Group(_) => None,
             })
             .collect();
-        let users: HashMap<UserId, _> = self
-            .store()
-            .users_by_ids(&peers)
-            .await?
-            .iter()
-            .map(|r| (r.id, self.user_view(r)))
-            .collect();
+        let users: HashMap<UserId, _> =
+            self.store().users_by_ids(&peers).await?.iter().map(|r| (r.id, self.user_view(r))).collect();
+        let groups: HashMap<i64, Group> = if rows.iter().any(|r| matches!(r.conv, ConvRef::Group(_))) {
+            self.store().groups_of(me).await?.into_iter().map(|g| (g.id, g)).collect()
+        } else {
+            HashMap::new()
+        };
         let mut list: Vec<Conversation> = rows
             .into_iter()
             .map(|r| {
-                let (kind, peer) = match r.conv {
-                    ConvRef::Direct(a, b) => (
-                        ConvKind::Direct,
-                        users.get(if a == me { &b } else { &a }).cloned(),
-                    ),
-                    ConvRef::Group(_) => (ConvKind::Group, None),
+                let (kind, peer, group) = match r.conv {
+                    ConvRef::Direct(a, b) => {
+                        (ConvKind::Direct, users.get(if a == me { &b } else { &a }).cloned(), None)
+                    }
+                    ConvRef::Group(g) => (ConvKind::Group, None, groups.get(&g).cloned()),
                 };
                 Conversation {
                     id: r.conv.to_string(),
                     kind,
                     peer,
+                    group,
                     unread: (r.last_seq - r.read_seq).max(0),
                     last_message: r.last_message,
                     last_seq: r.last_seq,
@@ -168,40 +151,47 @@ impl Chat {
         };
         let conversation_id = conv_ref.to_string();
         let event = Box::new(move |seq| {
-            NewEvent::now(
-                stream,
-                EventBody::ConversationRead {
-                    conversation_id,
-                    user_id: me,
-                    seq,
-                },
-            )
+            NewEvent::now(stream, EventBody::ConversationRead { conversation_id, user_id: me, seq })
         });
         self.store().mark_read(me, conv, seq, event).await?;
         Ok(())
     }
 
+    /// Recalls message `seq`: its sender within [`RECALL_WINDOW_MS`], or a group's owner or
+    /// admins at any time. Every member's devices get `message.recalled`.
+    pub async fn recall(&self, me: UserId, cid: &str, seq: i64) -> ChatResult<()> {
+        let conv_ref = ConvRef::parse(cid).ok_or(ChatError::NotFound("conversation"))?;
+        let conv = self.member_conv(me, conv_ref)?;
+        let manages = match conv_ref {
+            ConvRef::Group(g) => self.store().role(g, me).await?.is_some_and(Role::manages),
+            ConvRef::Direct(..) => false,
+        };
+        let event = NewEvent::now(
+            Stream::Conv(conv),
+            EventBody::MessageRecalled { conversation_id: conv_ref.to_string(), seq },
+        );
+        let not_before = crate::model::now_ms() - RECALL_WINDOW_MS;
+        match self.store().recall(conv, seq, me, manages, not_before, event).await? {
+            Recall::Done => Ok(()),
+            Recall::NoSuchMessage => Err(ChatError::NotFound("message")),
+            Recall::NotYours => {
+                Err(ChatError::forbidden("not_sender", "only the sender (or a group admin) may recall a message"))
+            }
+            Recall::TooLate => Err(ChatError::forbidden(
+                "recall_window_passed",
+                "messages can be recalled within 2 minutes of sending",
+            )),
+        }
+    }
+
     /// Records that a device of `me` received messages up to these seqs; each sender of a
     /// direct chat gets `conversation.delivered`.
-    pub(super) async fn mark_delivered(
-        &self,
-        me: UserId,
-        marks: Vec<(ConvId, i64)>,
-    ) -> ChatResult<()> {
-        let refs: HashMap<ConvId, String> = marks
-            .iter()
-            .filter_map(|(c, _)| Some((*c, self.hub().conv_ref(*c)?.to_string())))
-            .collect();
+    pub(super) async fn mark_delivered(&self, me: UserId, marks: Vec<(ConvId, i64)>) -> ChatResult<()> {
+        let refs: HashMap<ConvId, String> =
+            marks.iter().filter_map(|(c, _)| Some((*c, self.hub().conv_ref(*c)?.to_string()))).collect();
         let event = Box::new(move |conv: ConvId, seq| {
             let conversation_id = refs.get(&conv).cloned().unwrap_or_default();
-            NewEvent::now(
-                Stream::Conv(conv),
-                EventBody::ConversationDelivered {
-                    conversation_id,
-                    user_id: me,
-                    seq,
-                },
-            )
+            NewEvent::now(Stream::Conv(conv), EventBody::ConversationDelivered { conversation_id, user_id: me, seq })
         });
         Ok(self.store().mark_delivered(me, marks, event).await?)
     }
@@ -209,17 +199,11 @@ impl Chat {
     /// The internal id of a conversation the user belongs to: 404 if it does not exist,
     /// 403 if the user is not in it.
     fn member_conv(&self, me: UserId, conv_ref: ConvRef) -> ChatResult<ConvId> {
-        let conv = self
-            .hub()
-            .conv_id(conv_ref)
-            .ok_or(ChatError::NotFound("conversation"))?;
+        let conv = self.hub().conv_id(conv_ref).ok_or(ChatError::NotFound("conversation"))?;
         if self.hub().is_member(conv, me) {
             Ok(conv)
         } else {
-            Err(ChatError::forbidden(
-                "not_member",
-                "you are not in this conversation",
-            ))
+            Err(ChatError::forbidden("not_member", "you are not in this conversation"))
         }
     }
 }

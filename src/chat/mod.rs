@@ -4,9 +4,11 @@
 mod accounts;
 mod contacts;
 mod error;
+mod groups;
 mod messages;
 mod poll;
 mod presence;
+mod profile;
 mod tasks;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 
 pub use self::accounts::{Auth, LoggedIn};
 pub use self::error::{ChatError, ChatResult};
+pub use self::groups::JoinOutcome;
 pub use self::messages::Target;
 use self::poll::Sessions;
 pub use self::poll::{format_cursor, parse_cursor, Batch};
@@ -22,6 +25,7 @@ use self::presence::Presence;
 use crate::bus::Hub;
 use crate::config::Config;
 use crate::model::User;
+use crate::store::blobs::Blobs;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, UserRow};
 
@@ -38,6 +42,7 @@ struct Inner {
     presence: Presence,
     sessions: Sessions,
     tokens: accounts::TokenCache,
+    blobs: Blobs,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -58,6 +63,7 @@ impl Chat {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         hub.load(store.snapshot().await?);
+        let blobs = Blobs::new(config.data_dir.join("avatars"));
         let chat = Chat {
             inner: Arc::new(Inner {
                 store,
@@ -66,6 +72,7 @@ impl Chat {
                 presence: Presence::default(),
                 sessions: Sessions::default(),
                 tokens: accounts::TokenCache::default(),
+                blobs,
                 shutdown,
             }),
         };
@@ -97,10 +104,7 @@ impl Chat {
             id: row.id,
             username: row.username.clone(),
             display_name: row.display_name.clone(),
-            avatar_url: match &row.avatar {
-                Some(hash) => format!("/avatars/{hash}"),
-                None => format!("/api/v1/users/{}/avatar", row.id),
-            },
+            avatar_url: crate::model::user_avatar_url(row.id, row.avatar.as_deref()),
             online: self.inner.presence.is_online(row.id),
         }
     }
@@ -108,8 +112,6 @@ impl Chat {
     /// One user by id, or 404.
     async fn user(&self, id: i64) -> ChatResult<User> {
         let rows = self.store().users_by_ids(&[id]).await?;
-        rows.first()
-            .map(|r| self.user_view(r))
-            .ok_or(ChatError::NotFound("user"))
+        rows.first().map(|r| self.user_view(r)).ok_or(ChatError::NotFound("user"))
     }
 }

@@ -48,16 +48,12 @@ pub(super) struct Sessions(Mutex<HashMap<DeviceId, Session>>);
 
 /// Parses a cursor string; cursors are opaque to clients.
 pub fn parse_cursor(s: &str) -> ChatResult<Pos> {
-    let ok = !s.is_empty()
-        && s.len() <= 18
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
-    ok.then(|| s.parse().ok())
-        .flatten()
-        .ok_or_else(|| ChatError::BadRequest {
-            code: "invalid_cursor",
-            message: "cursor is not one this server gave out".into(),
-        })
+    let ok =
+        !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    ok.then(|| s.parse().ok()).flatten().ok_or_else(|| ChatError::BadRequest {
+        code: "invalid_cursor",
+        message: "cursor is not one this server gave out".into(),
+    })
 }
 
 /// The string form of a cursor.
@@ -87,17 +83,10 @@ impl Drop for Held<'_> {
 impl Chat {
     /// Answers with the user's events after `cursor` (or the device's acknowledged cursor),
     /// holding the request up to `timeout` seconds while there are none.
-    pub async fn poll(
-        &self,
-        auth: &Auth,
-        cursor: Option<&str>,
-        timeout: Option<u64>,
-    ) -> ChatResult<Batch> {
+    pub async fn poll(&self, auth: &Auth, cursor: Option<&str>, timeout: Option<u64>) -> ChatResult<Batch> {
         let config = self.config();
-        let timeout = timeout
-            .map(Duration::from_secs)
-            .unwrap_or(config.poll_timeout_default)
-            .min(config.poll_timeout_max);
+        let timeout =
+            timeout.map(Duration::from_secs).unwrap_or(config.poll_timeout_default).min(config.poll_timeout_max);
         let given = cursor.map(parse_cursor).transpose()?;
         if let Some(c) = given {
             self.check_cursor(c)?;
@@ -116,15 +105,8 @@ impl Chat {
         if self.inner.presence.poll_started(auth.user) {
             self.announce_presence(auth.user, true).await;
         }
-        let _held = Held {
-            chat: self,
-            user: auth.user,
-            device: auth.device,
-            generation,
-        };
-        let batch = self
-            .wait_for_events(auth.user, cursor, timeout, cancelled)
-            .await?;
+        let _held = Held { chat: self, user: auth.user, device: auth.device, generation };
+        let batch = self.wait_for_events(auth.user, cursor, timeout, cancelled).await?;
         if !batch.events.is_empty() {
             self.remember_deliveries(auth, generation, &batch);
         }
@@ -143,11 +125,7 @@ impl Chat {
 
     /// Acknowledges `given`, supersedes the device's held poll and returns where to read
     /// from, the new poll's cancel signal, its generation and any deliveries now confirmed.
-    fn begin_poll(
-        &self,
-        auth: &Auth,
-        given: Option<Pos>,
-    ) -> (Pos, oneshot::Receiver<()>, u64, Vec<(ConvId, i64)>) {
+    fn begin_poll(&self, auth: &Auth, given: Option<Pos>) -> (Pos, oneshot::Receiver<()>, u64, Vec<(ConvId, i64)>) {
         let mut sessions = self.inner.sessions.0.lock();
         let s = sessions.entry(auth.device).or_insert_with(|| Session {
             acked: auth.acked,
@@ -156,11 +134,7 @@ impl Chat {
         });
         let cursor = given.unwrap_or(s.acked);
         s.acked = s.acked.max(cursor);
-        let delivered = if cursor >= s.delivery_cursor {
-            std::mem::take(&mut s.delivered)
-        } else {
-            Vec::new()
-        };
+        let delivered = if cursor >= s.delivery_cursor { std::mem::take(&mut s.delivered) } else { Vec::new() };
         if let Some(old) = s.cancel.take() {
             let _ = old.send(());
         }
@@ -187,10 +161,8 @@ impl Chat {
             let (events, more) = match self.hub().read(user, after, limit) {
                 Read::Events(events, more) => (events, more),
                 Read::Miss(covered_from) => {
-                    let mut events = self
-                        .store()
-                        .events_after(self.hub().subscriptions(user), after, limit + 1)
-                        .await?;
+                    let mut events =
+                        self.store().events_after(self.hub().subscriptions(user), after, limit + 1).await?;
                     if events.is_empty() {
                         // Nothing up to what memory covers: continue from memory.
                         after = covered_from;
@@ -202,18 +174,10 @@ impl Chat {
                 }
             };
             if let Some(last) = events.last() {
-                return Ok(Batch {
-                    cursor: last.pos,
-                    events,
-                    more,
-                });
+                return Ok(Batch { cursor: last.pos, events, more });
             }
             if *shutdown.borrow() {
-                return Ok(Batch {
-                    cursor,
-                    events,
-                    more: false,
-                });
+                return Ok(Batch { cursor, events, more: false });
             }
             tokio::select! {
                 changed = wake.changed() => if changed.is_err() { return Ok(Batch { cursor, events, more: false }) },
@@ -236,10 +200,7 @@ impl Chat {
             return;
         }
         let mut sessions = self.inner.sessions.0.lock();
-        if let Some(s) = sessions
-            .get_mut(&auth.device)
-            .filter(|s| s.generation == generation)
-        {
+        if let Some(s) = sessions.get_mut(&auth.device).filter(|s| s.generation == generation) {
             s.delivered = newest.into_iter().collect();
             s.delivery_cursor = batch.cursor;
         }
@@ -284,13 +245,7 @@ impl Chat {
     /// Tells the user's friends that they came online or went offline.
     pub(super) async fn announce_presence(&self, user: UserId, online: bool) {
         use crate::model::{EventBody, NewEvent, Stream};
-        let event = NewEvent::now(
-            Stream::Presence(user),
-            EventBody::Presence {
-                user_id: user,
-                online,
-            },
-        );
+        let event = NewEvent::now(Stream::Friends(user), EventBody::Presence { user_id: user, online });
         if let Err(e) = self.store().append(vec![event]).await {
             tracing::warn!(error = %e, user, "presence change not stored");
         }

@@ -30,13 +30,7 @@ impl Presence {
                 false
             }
             None => {
-                users.insert(
-                    user,
-                    Seen {
-                        held: 1,
-                        last_end: Instant::now(),
-                    },
-                );
+                users.insert(user, Seen { held: 1, last_end: Instant::now() });
                 true
             }
         }
@@ -78,20 +72,14 @@ mod tests {
         let p = Presence::default();
         assert!(p.poll_started(1));
         p.poll_ended(1);
-        assert!(
-            !p.poll_started(1),
-            "a re-poll within the grace is no new transition"
-        );
+        assert!(!p.poll_started(1), "a re-poll within the grace is no new transition");
         p.poll_ended(1);
         assert!(p.expire(Duration::from_secs(60)).is_empty());
         assert!(p.is_online(1));
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(p.expire(Duration::from_millis(1)), vec![1]);
         assert!(!p.is_online(1));
-        assert!(
-            p.expire(Duration::from_millis(1)).is_empty(),
-            "offline is reported once"
-        );
+        assert!(p.expire(Duration::from_millis(1)).is_empty(), "offline is reported once");
     }
 
     #[test]

@@ -16,15 +16,9 @@ pub(super) fn spawn_all(chat: &Chat) {
             chat.announce_presence(user, false).await;
         }
     });
-    every(chat, Duration::from_secs(1), |chat| async move {
-        chat.flush_acks().await
-    });
-    every(chat, Duration::from_secs(60), |chat| async move {
-        chat.hub().trim(INBOX_IDLE)
-    });
-    every(chat, Duration::from_secs(3600), |chat| async move {
-        chat.sweep().await
-    });
+    every(chat, Duration::from_secs(1), |chat| async move { chat.flush_acks().await });
+    every(chat, Duration::from_secs(60), |chat| async move { chat.hub().trim(INBOX_IDLE) });
+    every(chat, Duration::from_secs(3600), |chat| async move { chat.sweep().await });
 }
 
 /// Runs `tick` at once and then every `period`, until shutdown.

@@ -77,13 +77,8 @@ pub struct MeAnswer {
 /// # `POST /api/v1/auth/register`
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterBody,
     responses((status = 201, body = UserBody), (status = 409, description = "username taken", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn register(
-    State(chat): State<Chat>,
-    Json(b): Json<RegisterBody>,
-) -> ApiResult<impl IntoResponse> {
-    let user = chat
-        .register(&b.username, &b.password, b.display_name.as_deref())
-        .await?;
+pub async fn register(State(chat): State<Chat>, Json(b): Json<RegisterBody>) -> ApiResult<impl IntoResponse> {
+    let user = chat.register(&b.username, &b.password, b.display_name.as_deref()).await?;
     Ok((StatusCode::CREATED, axum::Json(UserBody { user })))
 }
 
@@ -92,22 +87,11 @@ pub async fn register(
 /// Also sets the token as an HttpOnly, SameSite=Strict cookie for the web client.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, body = LoginAnswer), (status = 401, description = "wrong username or password", body = ErrorBody)))]
-pub async fn login(
-    State(chat): State<Chat>,
-    Json(b): Json<LoginBody>,
-) -> ApiResult<impl IntoResponse> {
-    let li = chat
-        .login(&b.username, &b.password, b.device_name.as_deref())
-        .await?;
-    let cookie = format!(
-        "{TOKEN_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
-        li.token
-    );
+pub async fn login(State(chat): State<Chat>, Json(b): Json<LoginBody>) -> ApiResult<impl IntoResponse> {
+    let li = chat.login(&b.username, &b.password, b.device_name.as_deref()).await?;
+    let cookie = format!("{TOKEN_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000", li.token);
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("tokens are header-safe"),
-    );
+    headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("tokens are header-safe"));
     let answer = LoginAnswer {
         token: li.token,
         device_id: li.device_id,
@@ -131,8 +115,5 @@ pub async fn logout(State(chat): State<Chat>, auth: Auth) -> ApiResult<impl Into
     responses((status = 200, body = MeAnswer), (status = 401, body = ErrorBody)))]
 pub async fn me(State(chat): State<Chat>, auth: Auth) -> ApiResult<axum::Json<MeAnswer>> {
     let user = chat.me(&auth).await?;
-    Ok(axum::Json(MeAnswer {
-        user,
-        settings: serde_json::json!({}),
-    }))
+    Ok(axum::Json(MeAnswer { user, settings: serde_json::json!({}) }))
 }

@@ -22,26 +22,14 @@ pub fn router() -> Router<Chat> {
 pub async fn avatar(State(chat): State<Chat>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     let user = chat.public_user(id).await?;
     let svg = initials_svg(id, &user.display_name);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        svg,
-    ))
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=300")], svg))
 }
 
 /// An SVG with up to two initials on a colour picked from the id.
 pub fn initials_svg(id: i64, name: &str) -> String {
-    const COLOURS: [&str; 8] = [
-        "#e57373", "#f06292", "#ba68c8", "#7986cb", "#4fc3f7", "#4db6ac", "#aed581", "#ffb74d",
-    ];
-    let initials: String = name
-        .split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .take(2)
-        .flat_map(char::to_uppercase)
-        .collect();
+    const COLOURS: [&str; 8] = ["#e57373", "#f06292", "#ba68c8", "#7986cb", "#4fc3f7", "#4db6ac", "#aed581", "#ffb74d"];
+    let initials: String =
+        name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect();
     let text = escape(if initials.is_empty() { "?" } else { &initials });
     let colour = COLOURS[id.rem_euclid(COLOURS.len() as i64) as usize];
     format!(
@@ -52,10 +40,7 @@ pub fn initials_svg(id: i64, name: &str) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub fn router() -> Router<Chat> {
 pub struct SearchParams {
     /// Part of a username or display name.
     pub q: Option<String>,
+    /// How many matches to skip (paging, 50 per page).
+    pub offset: Option<usize>,
 }
 
 /// `{users}`.
@@ -87,26 +89,20 @@ pub async fn search(
     _auth: Auth,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<axum::Json<UsersBody>> {
-    let users = chat.search_users(p.q.as_deref().unwrap_or("")).await?;
+    let users = chat.search_users(p.q.as_deref().unwrap_or(""), p.offset.unwrap_or(0)).await?;
     Ok(axum::Json(UsersBody { users }))
 }
 
 /// # `GET /api/v1/friends`
 #[utoipa::path(get, path = "/api/v1/friends", tag = "contacts", security(("bearer" = [])), responses((status = 200, body = FriendsBody)))]
 pub async fn friends(State(chat): State<Chat>, auth: Auth) -> ApiResult<axum::Json<FriendsBody>> {
-    Ok(axum::Json(FriendsBody {
-        friends: chat.friends(auth.user).await?,
-    }))
+    Ok(axum::Json(FriendsBody { friends: chat.friends(auth.user).await? }))
 }
 
 /// # `DELETE /api/v1/friends/{user_id}`
 #[utoipa::path(delete, path = "/api/v1/friends/{user_id}", tag = "contacts", params(("user_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204, description = "no longer friends"), (status = 404, body = ErrorBody)))]
-pub async fn remove(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Path(user_id): Path<i64>,
-) -> ApiResult<StatusCode> {
+pub async fn remove(State(chat): State<Chat>, auth: Auth, Path(user_id): Path<i64>) -> ApiResult<StatusCode> {
     chat.remove_friend(auth.user, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -114,14 +110,8 @@ pub async fn remove(
 /// # `POST /api/v1/friend-requests`
 #[utoipa::path(post, path = "/api/v1/friend-requests", tag = "contacts", request_body = RequestBody, security(("bearer" = [])),
     responses((status = 201, body = RequestAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn request(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Json(b): Json<RequestBody>,
-) -> ApiResult<impl IntoResponse> {
-    let request = chat
-        .request_friend(auth.user, b.user_id, b.note.as_deref())
-        .await?;
+pub async fn request(State(chat): State<Chat>, auth: Auth, Json(b): Json<RequestBody>) -> ApiResult<impl IntoResponse> {
+    let request = chat.request_friend(auth.user, b.user_id, b.note.as_deref()).await?;
     Ok((StatusCode::CREATED, axum::Json(RequestAnswer { request })))
 }
 
@@ -135,26 +125,15 @@ pub async fn requests(State(chat): State<Chat>, auth: Auth) -> ApiResult<axum::J
 /// # `POST /api/v1/friend-requests/{id}/accept`
 #[utoipa::path(post, path = "/api/v1/friend-requests/{id}/accept", tag = "contacts", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = AcceptedBody), (status = 404, body = ErrorBody)))]
-pub async fn accept(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Path(id): Path<i64>,
-) -> ApiResult<axum::Json<AcceptedBody>> {
+pub async fn accept(State(chat): State<Chat>, auth: Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<AcceptedBody>> {
     let (user, conv) = chat.accept_friend(auth.user, id).await?;
-    Ok(axum::Json(AcceptedBody {
-        user,
-        conversation_id: conv.to_string(),
-    }))
+    Ok(axum::Json(AcceptedBody { user, conversation_id: conv.to_string() }))
 }
 
 /// # `POST /api/v1/friend-requests/{id}/decline`
 #[utoipa::path(post, path = "/api/v1/friend-requests/{id}/decline", tag = "contacts", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204, description = "declined"), (status = 404, body = ErrorBody)))]
-pub async fn decline(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
+pub async fn decline(State(chat): State<Chat>, auth: Auth, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     chat.decline_friend(auth.user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,20 +38,12 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with the given status, code and message.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
+        ApiError { status, code: code.into(), message: message.into() }
     }
 
     /// 404 for an unknown route or id.
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("{what}_not_found"),
-            format!("no such {}", what.replace('_', " ")),
-        )
+        ApiError::new(StatusCode::NOT_FOUND, format!("{what}_not_found"), format!("no such {}", what.replace('_', " ")))
     }
 }
 
@@ -59,27 +51,16 @@ impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         let message = e.to_string();
         match e {
-            ChatError::Unauthorized => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-            }
-            ChatError::BadCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
-            }
-            ChatError::Invalid { code, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
-            ChatError::BadRequest { code, .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message)
-            }
+            ChatError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+            ChatError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            ChatError::Invalid { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            ChatError::BadRequest { code, .. } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
             ChatError::NotFound(what) => ApiError::not_found(what),
-            ChatError::Forbidden { code, .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, code, message)
-            }
+            ChatError::Forbidden { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, message),
             ChatError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ChatError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             ChatError::CursorExpired => ApiError::new(StatusCode::GONE, "cursor_expired", message),
-            ChatError::Unavailable => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-            }
+            ChatError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             ChatError::Store(source) => {
                 tracing::error!(error = %source, "request failed in the store");
                 ApiError::new(
@@ -94,17 +75,10 @@ impl From<ChatError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -47,11 +47,7 @@ pub struct PollAnswer {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(PollParams), security(("bearer" = [])),
     responses((status = 200, body = PollAnswer), (status = 400, description = "invalid cursor", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 410, description = "cursor expired: resync", body = ErrorBody)))]
-pub async fn poll(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Query(p): Query<PollParams>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn poll(State(chat): State<Chat>, auth: Auth, Query(p): Query<PollParams>) -> ApiResult<impl IntoResponse> {
     let batch = chat.poll(&auth, p.cursor.as_deref(), p.timeout).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], render(&batch)))
 }

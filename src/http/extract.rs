@@ -24,43 +24,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         if bytes.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "a JSON body is required",
-            ));
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "a JSON body is required"));
         }
-        serde_json::from_slice(&bytes)
-            .map(Json)
-            .map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_field",
-                    e.to_string(),
-                ),
-                _ => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("the body is not valid JSON: {e}"),
-                ),
-            })
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string())
+            }
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")),
+        })
     }
 }
 
 /// Maps a body read failure: too large is 413, anything else 400.
 pub fn body_error(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_body",
-            format!("the request body could not be read: {e}"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("the request body could not be read: {e}"))
     }
 }
 
@@ -97,10 +77,7 @@ pub fn token_of(parts: &Parts) -> Option<&str> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then_some(token.trim())
-            .filter(|t| !t.is_empty());
+        return scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty());
     }
     parts
         .headers
@@ -135,19 +112,10 @@ mod tests {
 
     #[test]
     fn the_token_comes_from_the_bearer_header_or_the_cookie() {
-        assert_eq!(
-            token_of(&parts(&[("authorization", "Bearer abc")])),
-            Some("abc")
-        );
-        assert_eq!(
-            token_of(&parts(&[("authorization", "bearer  abc ")])),
-            Some("abc")
-        );
+        assert_eq!(token_of(&parts(&[("authorization", "Bearer abc")])), Some("abc"));
+        assert_eq!(token_of(&parts(&[("authorization", "bearer  abc ")])), Some("abc"));
         assert_eq!(token_of(&parts(&[("authorization", "Basic abc")])), None);
-        assert_eq!(
-            token_of(&parts(&[("cookie", "a=b; webim_token=xyz")])),
-            Some("xyz")
-        );
+        assert_eq!(token_of(&parts(&[("cookie", "a=b; webim_token=xyz")])), Some("xyz"));
         assert_eq!(token_of(&parts(&[("cookie", "webim_token_other=1")])), None);
         assert_eq!(token_of(&parts(&[])), None);
     }

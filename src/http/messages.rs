@@ -20,6 +20,7 @@ pub fn router() -> Router<Chat> {
         .route("/api/v1/conversations", get(conversations))
         .route("/api/v1/conversations/{cid}/messages", get(history))
         .route("/api/v1/conversations/{cid}/read", post(read))
+        .route("/api/v1/conversations/{cid}/messages/{seq}", axum::routing::delete(recall))
 }
 
 /// Exactly one of `user` or `group`.
@@ -91,11 +92,7 @@ pub struct ReadBody {
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = SendBody, security(("bearer" = [])),
     responses((status = 201, body = MessageBody), (status = 200, description = "sent before", body = MessageBody),
         (status = 403, description = "not_friends / not_member", body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn send(
-    State(chat): State<Chat>,
-    auth: Auth,
-    Json(b): Json<SendBody>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn send(State(chat): State<Chat>, auth: Auth, Json(b): Json<SendBody>) -> ApiResult<impl IntoResponse> {
     let target = match (b.to.user, b.to.group) {
         (Some(u), None) => Target::User(u),
         (None, Some(g)) => Target::Group(g),
@@ -107,34 +104,17 @@ pub async fn send(
             .into())
         }
     };
-    let sent = chat
-        .send(auth.user, target, &b.client_msg_id, &b.body)
-        .await?;
-    let status = if sent.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        axum::Json(MessageBody {
-            message: sent.message,
-        }),
-    ))
+    let sent = chat.send(auth.user, target, &b.client_msg_id, &b.body).await?;
+    let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(MessageBody { message: sent.message })))
 }
 
 /// # `GET /api/v1/conversations`
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "messages", security(("bearer" = [])),
     responses((status = 200, body = ConversationsBody), (status = 401, body = ErrorBody)))]
-pub async fn conversations(
-    State(chat): State<Chat>,
-    auth: Auth,
-) -> ApiResult<axum::Json<ConversationsBody>> {
+pub async fn conversations(State(chat): State<Chat>, auth: Auth) -> ApiResult<axum::Json<ConversationsBody>> {
     let (conversations, cursor) = chat.conversations(auth.user).await?;
-    Ok(axum::Json(ConversationsBody {
-        conversations,
-        cursor: format_cursor(cursor),
-    }))
+    Ok(axum::Json(ConversationsBody { conversations, cursor: format_cursor(cursor) }))
 }
 
 /// # `GET /api/v1/conversations/{cid}/messages`
@@ -147,9 +127,7 @@ pub async fn history(
     Path(cid): Path<String>,
     Query(p): Query<HistoryParams>,
 ) -> ApiResult<axum::Json<MessagesBody>> {
-    let messages = chat
-        .history(auth.user, &cid, p.before_seq, p.after_seq, p.limit)
-        .await?;
+    let messages = chat.history(auth.user, &cid, p.before_seq, p.after_seq, p.limit).await?;
     Ok(axum::Json(MessagesBody { messages }))
 }
 
@@ -164,5 +142,21 @@ pub async fn read(
     Json(b): Json<ReadBody>,
 ) -> ApiResult<StatusCode> {
     chat.mark_read(auth.user, &cid, b.seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `DELETE /api/v1/conversations/{cid}/messages/{seq}`
+///
+/// Recalls a message: its sender within 2 minutes, or a group's owner or admins.
+#[utoipa::path(delete, path = "/api/v1/conversations/{cid}/messages/{seq}", tag = "messages",
+    params(("cid" = String, Path), ("seq" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "recalled"), (status = 403, description = "not_sender / recall_window_passed", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn recall(
+    State(chat): State<Chat>,
+    auth: Auth,
+    Path((cid, seq)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    chat.recall(auth.user, &cid, seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, avatars, contacts, events, messages};
+use super::{accounts, avatars, contacts, events, groups, messages, profile};
 use crate::chat::Chat;
 
 #[derive(OpenApi)]
@@ -16,7 +16,11 @@ use crate::chat::Chat;
         events::poll,
         messages::send, messages::conversations, messages::history, messages::read,
         contacts::search, contacts::friends, contacts::remove, contacts::request, contacts::requests,
-        contacts::accept, contacts::decline, avatars::avatar,
+        contacts::accept, contacts::decline, avatars::avatar, messages::recall,
+        profile::update, profile::avatar, profile::settings, profile::picture,
+        groups::create, groups::search, groups::show, groups::update, groups::dissolve, groups::members, groups::add,
+        groups::remove, groups::set_role, groups::join, groups::leave, groups::transfer, groups::requests, groups::accept,
+        groups::decline, groups::avatar, groups::generated_avatar, groups::mine,
     ),
     modifiers(&BearerAuth)
 )]
@@ -36,9 +40,7 @@ impl Modify for BearerAuth {
 
 /// The document as JSON text.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serializes")
+    ApiDoc::openapi().to_json().expect("the OpenAPI document serializes")
 }
 
 /// `GET /api/openapi.json`.
@@ -46,12 +48,7 @@ pub fn router() -> Router<Chat> {
     let doc = document();
     Router::new().route(
         "/api/openapi.json",
-        get(move || async move {
-            (
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                doc,
-            )
-        }),
+        get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }),
     )
 }
 

@@ -5,6 +5,7 @@
 //! hands each committed batch to a [`CommitSink`] in commit order: that ordering is what
 //! makes a cursor (a position in the global order) safe to advance.
 
+pub mod blobs;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ConvId, ConvRef, DeviceId, Message, NewEvent, Pos, StoredEvent, Stream, UserId,
+    ConvId, ConvRef, DeviceId, Group, JoinPolicy, Message, NewEvent, Pos, Role, StoredEvent, Stream, UserId,
 };
 
 /// Failures of the storage layer.
@@ -105,6 +106,13 @@ pub enum Delta {
         /// Events after this position reach the member.
         from: Pos,
     },
+    /// `user` no longer receives the conversation.
+    MemberRemoved {
+        /// Conversation.
+        conv: ConvId,
+        /// Former member.
+        user: UserId,
+    },
     /// Two users became friends.
     FriendsAdded(UserId, UserId),
     /// Two users are no longer friends.
@@ -116,8 +124,9 @@ pub enum Delta {
 pub struct Committed {
     /// New events, ascending by position.
     pub events: Vec<Arc<StoredEvent>>,
-    /// Membership changes, in the order they happened relative to the events.
-    pub deltas: Vec<Delta>,
+    /// Membership changes, each with the last position taken before it: it applies to
+    /// events above that position and not to those at or below.
+    pub deltas: Vec<(Pos, Delta)>,
 }
 
 /// Receives every committed batch, in commit order, before any caller is answered.
@@ -176,12 +185,7 @@ pub struct NewMessage {
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     /// Creates a user; `Conflict("username")` when the name is taken (ignoring case).
-    async fn create_user(
-        &self,
-        username: String,
-        display_name: String,
-        password_hash: String,
-    ) -> StoreResult<UserRow>;
+    async fn create_user(&self, username: String, display_name: String, password_hash: String) -> StoreResult<UserRow>;
 
     /// The user and their password hash, by lower-case name.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<(UserRow, String)>>;
@@ -190,7 +194,19 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRow>>;
 
     /// Users whose name or display name contains `q` (lower-case), prefix matches first.
-    async fn search_users(&self, q: &str, limit: usize) -> StoreResult<Vec<UserRow>>;
+    async fn search_users(&self, q: &str, offset: usize, limit: usize) -> StoreResult<Vec<UserRow>>;
+    /// Changes a user's display name and/or picture; `None` when the user does not exist.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: Option<String>,
+        avatar: Option<String>,
+        events: UserEvents,
+    ) -> StoreResult<Option<UserRow>>;
+    /// The user's settings object, as JSON text.
+    async fn settings(&self, user: UserId) -> StoreResult<String>;
+    /// Replaces the user's settings (JSON text) and stores the events.
+    async fn put_settings(&self, user: UserId, json: String, events: Vec<NewEvent>) -> StoreResult<()>;
 
     /// Registers a login whose token hashes to `token_hash`, starting at cursor `acked`.
     async fn create_device(
@@ -218,10 +234,7 @@ pub trait ContactStore: Send + Sync + 'static {
     async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
 
     /// Pending requests to and from the user.
-    async fn friend_requests(
-        &self,
-        user: UserId,
-    ) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)>;
+    async fn friend_requests(&self, user: UserId) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)>;
 
     /// A pending request by id.
     async fn friend_request(&self, id: i64) -> StoreResult<Option<RequestRow>>;
@@ -246,8 +259,7 @@ pub trait ContactStore: Send + Sync + 'static {
     ) -> StoreResult<Answered>;
 
     /// Ends a friendship; false when there was none.
-    async fn remove_friend(&self, a: UserId, b: UserId, events: Vec<NewEvent>)
-        -> StoreResult<bool>;
+    async fn remove_friend(&self, a: UserId, b: UserId, events: Vec<NewEvent>) -> StoreResult<bool>;
 }
 
 /// Messages, conversations and receipts.
@@ -259,14 +271,27 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Messages of a conversation, ascending by seq: the newest `limit` before `before`, or
     /// the oldest `limit` after `after`.
+    /// Only messages above `floor` are returned (history hidden from a late joiner).
     async fn history(
         &self,
         conv: ConvId,
         conv_ref: ConvRef,
         before: Option<i64>,
         after: Option<i64>,
+        floor: i64,
         limit: usize,
     ) -> StoreResult<Vec<Message>>;
+    /// Recalls message `seq`: by its sender not before `not_before_ts`, or by anyone when
+    /// `any_sender`; stores `event` when it takes effect.
+    async fn recall(
+        &self,
+        conv: ConvId,
+        seq: i64,
+        by: UserId,
+        any_sender: bool,
+        not_before_ts: i64,
+        event: NewEvent,
+    ) -> StoreResult<Recall>;
 
     /// The user's conversations with their read positions and newest messages.
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>>;
@@ -312,8 +337,108 @@ pub trait EventStore: Send + Sync + 'static {
     async fn sweep(&self, before_ts: i64) -> StoreResult<Pos>;
 }
 
+/// What adding a member did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Joined {
+    /// Added; the group now.
+    Added(Group),
+    /// The user was a member already.
+    AlreadyMember,
+    /// The group has as many members as allowed.
+    Full,
+    /// No such group (or dissolved).
+    NoGroup,
+    /// Adding was to answer a join request, and there is none.
+    NoRequest,
+}
+
+/// What recalling a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recall {
+    /// Recalled now (or before).
+    Done,
+    /// No message with that seq.
+    NoSuchMessage,
+    /// Only the sender (or a manager) may recall it.
+    NotYours,
+    /// The sender's recall window has passed.
+    TooLate,
+}
+
+/// Changes to a group's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct GroupChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New join policy.
+    pub join_policy: Option<JoinPolicy>,
+    /// New history visibility for members who join later.
+    pub history_visible: Option<bool>,
+    /// New picture (content address).
+    pub avatar: Option<String>,
+}
+
+/// Builds a mutation's events from the group as the mutation left it.
+pub type GroupEvents = Box<dyn FnOnce(&Group) -> Vec<NewEvent> + Send>;
+/// Builds a mutation's events from the user as the mutation left them.
+pub type UserEvents = Box<dyn FnOnce(&UserRow) -> Vec<NewEvent> + Send>;
+
+/// Groups, their members, roles and join requests.
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Creates a group with `owner` as its only member, and its conversation.
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: String,
+        policy: JoinPolicy,
+        history_visible: bool,
+        events: GroupEvents,
+    ) -> StoreResult<Group>;
+    /// A group that exists (not dissolved).
+    async fn group(&self, id: i64) -> StoreResult<Option<Group>>;
+    /// Groups whose name contains `q` (lower-case), prefix matches first.
+    async fn search_groups(&self, q: &str, offset: usize, limit: usize) -> StoreResult<Vec<Group>>;
+    /// The groups a user belongs to.
+    async fn groups_of(&self, user: UserId) -> StoreResult<Vec<Group>>;
+    /// Members with their roles, owner first.
+    async fn members(&self, group: i64) -> StoreResult<Vec<(UserRow, Role)>>;
+    /// A user's role in a group, if a member.
+    async fn role(&self, group: i64, user: UserId) -> StoreResult<Option<Role>>;
+    /// Adds a member (at most `max` members); with `via_request`, only if the user asked
+    /// to join, and the request is consumed. Events come after the member is in.
+    async fn add_member(
+        &self,
+        group: i64,
+        user: UserId,
+        max: usize,
+        via_request: bool,
+        events: GroupEvents,
+    ) -> StoreResult<Joined>;
+    /// Removes a member; the events are stored before the removal, so the member gets them
+    /// too. `None` when the user was no member.
+    async fn remove_member(&self, group: i64, user: UserId, events: GroupEvents) -> StoreResult<Option<Group>>;
+    /// Sets a member's role (never `owner`: see [`GroupStore::transfer_owner`]).
+    async fn set_role(&self, group: i64, user: UserId, role: Role, events: Vec<NewEvent>) -> StoreResult<bool>;
+    /// Makes member `to` the owner and `from` an admin.
+    async fn transfer_owner(&self, group: i64, from: UserId, to: UserId, events: GroupEvents) -> StoreResult<bool>;
+    /// Renames, re-pictures or changes the policies of a group.
+    async fn update_group(&self, group: i64, changes: GroupChanges, events: GroupEvents) -> StoreResult<Option<Group>>;
+    /// Dissolves a group: events first, then every member is removed.
+    async fn dissolve_group(&self, group: i64, events: Vec<NewEvent>) -> StoreResult<bool>;
+    /// Records a join request; false when one is pending already.
+    async fn request_join(&self, group: i64, user: UserId, events: Vec<NewEvent>) -> StoreResult<bool>;
+    /// Pending join requests: who and when.
+    async fn join_requests(&self, group: i64) -> StoreResult<Vec<(UserRow, i64)>>;
+    /// Drops a join request; false when there was none.
+    async fn decline_join(&self, group: i64, user: UserId, events: Vec<NewEvent>) -> StoreResult<bool>;
+    /// The lowest seq the member may read in history: 0, or their join point when the
+    /// group hides earlier history from new members.
+    async fn visible_from(&self, conv: ConvId, user: UserId) -> StoreResult<i64>;
+}
+
 /// The durable store: every part together. Reads may run concurrently; writes are
 /// ordered and group-committed.
-pub trait Store: AccountStore + ContactStore + MessageStore + EventStore {}
+pub trait Store: AccountStore + ContactStore + MessageStore + EventStore + GroupStore {}
 
-impl<T: AccountStore + ContactStore + MessageStore + EventStore> Store for T {}
+impl<T: AccountStore + ContactStore + MessageStore + EventStore + GroupStore> Store for T {}

@@ -4,12 +4,7 @@ use super::*;
 
 #[async_trait]
 impl AccountStore for SqliteStore {
-    async fn create_user(
-        &self,
-        username: String,
-        display_name: String,
-        password_hash: String,
-    ) -> StoreResult<UserRow> {
+    async fn create_user(&self, username: String, display_name: String, password_hash: String) -> StoreResult<UserRow> {
         self.writer
             .write(move |ctx| {
                 ctx.conn
@@ -27,11 +22,9 @@ impl AccountStore for SqliteStore {
         let username = username.to_owned();
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {USER_COLS}, password_hash FROM users WHERE username = ?1"
-                ))?
-                .query_row([username], |r| Ok((user_row(r)?, r.get(4)?)))
-                .optional()
+                conn.prepare_cached(&format!("SELECT {USER_COLS}, password_hash FROM users WHERE username = ?1"))?
+                    .query_row([username], |r| Ok((user_row(r)?, r.get(4)?)))
+                    .optional()
             })
             .await
     }
@@ -40,8 +33,7 @@ impl AccountStore for SqliteStore {
         let ids = ids.to_vec();
         self.readers
             .read(move |conn| {
-                let mut stmt =
-                    conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
+                let mut stmt = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Some(u) = stmt.query_row([id], user_row).optional()? {
@@ -53,21 +45,72 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn search_users(&self, q: &str, limit: usize) -> StoreResult<Vec<UserRow>> {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+    async fn search_users(&self, q: &str, offset: usize, limit: usize) -> StoreResult<Vec<UserRow>> {
+        let (phrase, prefix) = (search::phrase(q), search::prefix(q));
+        let trigram = search::uses_trigrams(q);
         self.readers
             .read(move |conn| {
-                let sql = format!(
-                    "SELECT {USER_COLS} FROM users
-                     WHERE username LIKE '%' || ?1 || '%' ESCAPE '\\' OR display_name LIKE '%' || ?1 || '%' ESCAPE '\\'
-                     ORDER BY (username LIKE ?1 || '%' ESCAPE '\\' OR display_name LIKE ?1 || '%' ESCAPE '\\') DESC, username
-                     LIMIT ?2"
-                );
-                let rows = conn.prepare_cached(&sql)?.query_map(params![escaped, limit as i64], user_row)?.collect();
+                let sql = if trigram {
+                    format!(
+                        "SELECT {USER_COLS} FROM users WHERE id IN (SELECT rowid FROM users_search WHERE users_search MATCH ?1)
+                         ORDER BY (username LIKE ?2 ESCAPE '\\' OR display_name LIKE ?2 ESCAPE '\\') DESC, username LIMIT ?3 OFFSET ?4"
+                    )
+                } else {
+                    // Too short for trigrams: prefix matches only, through the name indexes.
+                    format!(
+                        "SELECT {USER_COLS} FROM users WHERE ?1 = ?1 AND (username LIKE ?2 ESCAPE '\\' OR display_name LIKE ?2 ESCAPE '\\')
+                         ORDER BY username LIMIT ?3 OFFSET ?4"
+                    )
+                };
+                let rows = conn.prepare_cached(&sql)?.query_map(params![phrase, prefix, limit as i64, offset as i64], user_row)?.collect();
                 rows
+            })
+            .await
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        display_name: Option<String>,
+        avatar: Option<String>,
+        events: UserEvents,
+    ) -> StoreResult<Option<UserRow>> {
+        self.writer
+            .write(move |ctx| {
+                let row = ctx
+                    .conn
+                    .prepare_cached(&format!(
+                        "UPDATE users SET display_name = COALESCE(?2, display_name), avatar = COALESCE(?3, avatar) WHERE id = ?1 RETURNING {USER_COLS}"
+                    ))?
+                    .query_row(params![user, display_name, avatar], user_row)
+                    .optional()?;
+                if let Some(row) = &row {
+                    for e in events(row) {
+                        ctx.append(e)?;
+                    }
+                }
+                Ok(row)
+            })
+            .await
+    }
+
+    async fn settings(&self, user: UserId) -> StoreResult<String> {
+        self.readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT settings FROM users WHERE id = ?1")?
+                    .query_row([user], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_else(|| "{}".into()))
+            })
+            .await
+    }
+
+    async fn put_settings(&self, user: UserId, json: String, events: Vec<NewEvent>) -> StoreResult<()> {
+        self.writer
+            .write(move |ctx| {
+                ctx.conn.execute("UPDATE users SET settings = ?2 WHERE id = ?1", params![user, json])?;
+                append_all(ctx, events)
             })
             .await
     }
@@ -93,17 +136,11 @@ impl AccountStore for SqliteStore {
     async fn device_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<DeviceRow>> {
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT id, user_id, acked_pos FROM devices WHERE token_hash = ?1",
-                )?
-                .query_row([&token_hash[..]], |r| {
-                    Ok(DeviceRow {
-                        id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        acked: r.get(2)?,
+                conn.prepare_cached("SELECT id, user_id, acked_pos FROM devices WHERE token_hash = ?1")?
+                    .query_row([&token_hash[..]], |r| {
+                        Ok(DeviceRow { id: r.get(0)?, user_id: r.get(1)?, acked: r.get(2)? })
                     })
-                })
-                .optional()
+                    .optional()
             })
             .await
     }
@@ -111,8 +148,7 @@ impl AccountStore for SqliteStore {
     async fn delete_device(&self, id: DeviceId) -> StoreResult<()> {
         self.writer
             .write(move |ctx| {
-                ctx.conn
-                    .execute("DELETE FROM devices WHERE id = ?1", [id])?;
+                ctx.conn.execute("DELETE FROM devices WHERE id = ?1", [id])?;
                 Ok(())
             })
             .await
@@ -121,9 +157,8 @@ impl AccountStore for SqliteStore {
     async fn save_acks(&self, acks: Vec<(DeviceId, Pos)>) -> StoreResult<()> {
         self.writer
             .write(move |ctx| {
-                let mut stmt = ctx.conn.prepare_cached(
-                    "UPDATE devices SET acked_pos = ?2 WHERE id = ?1 AND acked_pos < ?2",
-                )?;
+                let mut stmt =
+                    ctx.conn.prepare_cached("UPDATE devices SET acked_pos = ?2 WHERE id = ?1 AND acked_pos < ?2")?;
                 for (id, pos) in acks {
                     stmt.execute([id, pos])?;
                 }

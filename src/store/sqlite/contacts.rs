@@ -16,10 +16,7 @@ impl ContactStore for SqliteStore {
             .await
     }
 
-    async fn friend_requests(
-        &self,
-        user: UserId,
-    ) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)> {
+    async fn friend_requests(&self, user: UserId) -> StoreResult<(Vec<RequestRow>, Vec<RequestRow>)> {
         self.readers
             .read(move |conn| {
                 let incoming = conn
@@ -42,11 +39,9 @@ impl ContactStore for SqliteStore {
     async fn friend_request(&self, id: i64) -> StoreResult<Option<RequestRow>> {
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {REQUEST_COLS} FROM friend_requests WHERE id = ?1"
-                ))?
-                .query_row([id], request_row)
-                .optional()
+                conn.prepare_cached(&format!("SELECT {REQUEST_COLS} FROM friend_requests WHERE id = ?1"))?
+                    .query_row([id], request_row)
+                    .optional()
             })
             .await
     }
@@ -93,7 +88,11 @@ impl ContactStore for SqliteStore {
             .write(move |ctx| {
                 let from: Option<UserId> = ctx
                     .conn
-                    .query_row("DELETE FROM friend_requests WHERE id = ?1 AND to_id = ?2 RETURNING from_id", [id, by], |r| r.get(0))
+                    .query_row(
+                        "DELETE FROM friend_requests WHERE id = ?1 AND to_id = ?2 RETURNING from_id",
+                        [id, by],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 let Some(from) = from else { return Ok(Answered::NoSuchRequest) };
                 if !accept {
@@ -101,7 +100,10 @@ impl ContactStore for SqliteStore {
                     return Ok(Answered::Declined);
                 }
                 let (a, b) = if from < by { (from, by) } else { (by, from) };
-                ctx.conn.execute("INSERT OR IGNORE INTO friendships (user_a, user_b, since) VALUES (?1, ?2, ?3)", params![a, b, now_ms()])?;
+                ctx.conn.execute(
+                    "INSERT OR IGNORE INTO friendships (user_a, user_b, since) VALUES (?1, ?2, ?3)",
+                    params![a, b, now_ms()],
+                )?;
                 let conv = ensure_direct(ctx, a, b)?;
                 ctx.delta(Delta::FriendsAdded(a, b));
                 append_all(ctx, events)?;
@@ -110,20 +112,11 @@ impl ContactStore for SqliteStore {
             .await
     }
 
-    async fn remove_friend(
-        &self,
-        a: UserId,
-        b: UserId,
-        events: Vec<NewEvent>,
-    ) -> StoreResult<bool> {
+    async fn remove_friend(&self, a: UserId, b: UserId, events: Vec<NewEvent>) -> StoreResult<bool> {
         self.writer
             .write(move |ctx| {
                 let (x, y) = if a < b { (a, b) } else { (b, a) };
-                if ctx.conn.execute(
-                    "DELETE FROM friendships WHERE user_a = ?1 AND user_b = ?2",
-                    [x, y],
-                )? == 0
-                {
+                if ctx.conn.execute("DELETE FROM friendships WHERE user_a = ?1 AND user_b = ?2", [x, y])? == 0 {
                     return Ok(false);
                 }
                 ctx.delta(Delta::FriendsRemoved(x, y));

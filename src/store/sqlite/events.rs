@@ -7,21 +7,10 @@ impl EventStore for SqliteStore {
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         self.readers
             .read(|conn| {
-                let mut snap = Snapshot {
-                    head: head_of(conn)?,
-                    floor: meta(conn, "floor")?,
-                    ..Default::default()
-                };
-                let mut stmt =
-                    conn.prepare("SELECT id, kind, user_a, user_b, group_id FROM conversations")?;
+                let mut snap = Snapshot { head: head_of(conn)?, floor: meta(conn, "floor")?, ..Default::default() };
+                let mut stmt = conn.prepare("SELECT id, kind, user_a, user_b, group_id FROM conversations")?;
                 let convs = stmt.query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                    ))
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?;
                 for c in convs {
                     let (id, kind, a, b, g) = c?;
@@ -30,13 +19,9 @@ impl EventStore for SqliteStore {
                     }
                 }
                 let mut stmt = conn.prepare("SELECT conv_id, user_id, joined_pos FROM members")?;
-                for m in stmt.query_map([], |r| {
-                    Ok(Delta::MemberAdded {
-                        conv: r.get(0)?,
-                        user: r.get(1)?,
-                        from: r.get(2)?,
-                    })
-                })? {
+                for m in stmt
+                    .query_map([], |r| Ok(Delta::MemberAdded { conv: r.get(0)?, user: r.get(1)?, from: r.get(2)? }))?
+                {
                     snap.deltas.push(m?);
                 }
                 let mut stmt = conn.prepare("SELECT user_a, user_b FROM friendships")?;
@@ -61,31 +46,53 @@ impl EventStore for SqliteStore {
         self.readers
             .read(move |conn| {
                 let mut out = Vec::new();
-                let mut events = conn.prepare_cached("SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3")?;
+                let mut events = conn.prepare_cached(
+                    "SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3",
+                )?;
                 let mut messages = conn.prepare_cached(&format!(
                     "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3"
                 ))?;
-                let mut conv_refs = conn.prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?;
+                let mut conv_refs =
+                    conn.prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?;
                 for (stream, from) in streams {
                     let lower = after.max(from);
                     let rows = events.query_map(params![stream.key(), lower, limit as i64], |r| {
-                        Ok(Arc::new(StoredEvent { pos: r.get(0)?, stream, json: r.get::<_, String>(1)?.into(), message: None }))
+                        Ok(Arc::new(StoredEvent {
+                            pos: r.get(0)?,
+                            stream,
+                            json: r.get::<_, String>(1)?.into(),
+                            message: None,
+                        }))
                     })?;
                     for e in rows {
                         out.push(e?);
                     }
                     if let Stream::Conv(conv) = stream {
                         let conv_ref = conv_refs
-                            .query_row([conv], |r| Ok(conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                            .query_row([conv], |r| {
+                                Ok(conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })
                             .optional()?
                             .flatten();
                         let Some(conv_ref) = conv_ref else { continue };
                         let to_message = message_row(conv_ref);
-                        let rows = messages.query_map(params![conv, lower, limit as i64], |r| Ok((to_message(r)?, r.get::<_, i64>(7)?)))?;
+                        let rows = messages.query_map(params![conv, lower, limit as i64], |r| {
+                            Ok((to_message(r)?, r.get::<_, i64>(7)?))
+                        })?;
                         for row in rows {
                             let (m, pos) = row?;
-                            let meta = MessageMeta { conv, sender: m.sender_id, seq: m.seq, direct: matches!(conv_ref, ConvRef::Direct(..)) };
-                            out.push(Arc::new(StoredEvent { pos, stream, json: message_event_json(&m).into(), message: Some(meta) }));
+                            let meta = MessageMeta {
+                                conv,
+                                sender: m.sender_id,
+                                seq: m.seq,
+                                direct: matches!(conv_ref, ConvRef::Direct(..)),
+                            };
+                            out.push(Arc::new(StoredEvent {
+                                pos,
+                                stream,
+                                json: message_event_json(&m).into(),
+                                message: Some(meta),
+                            }));
                         }
                     }
                 }

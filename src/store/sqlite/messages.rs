@@ -14,32 +14,57 @@ impl MessageStore for SqliteStore {
         conv_ref: ConvRef,
         before: Option<i64>,
         after: Option<i64>,
+        floor: i64,
         limit: usize,
     ) -> StoreResult<Vec<Message>> {
         self.readers
             .read(move |conn| {
-                let limit = limit as i64;
+                let (limit, before) = (limit as i64, before.unwrap_or(i64::MAX));
                 let row = message_row(conv_ref);
-                let mut out: Vec<Message> = match (before, after) {
-                    (_, Some(after)) => conn
-                        .prepare_cached(&format!(
-                            "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4"
-                        ))?
-                        .query_map(params![conv, after, before.unwrap_or(i64::MAX), limit], row)?
-                        .collect::<Result<_, _>>()?,
-                    (before, None) => {
-                        let mut v: Vec<Message> = conn
-                            .prepare_cached(&format!(
-                                "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
-                            ))?
-                            .query_map(params![conv, before.unwrap_or(i64::MAX), limit], row)?
-                            .collect::<Result<_, _>>()?;
-                        v.reverse();
-                        v
-                    }
-                };
-                out.shrink_to_fit();
-                Ok(out)
+                if let Some(after) = after {
+                    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4");
+                    return conn.prepare_cached(&sql)?.query_map(params![conv, after.max(floor), before, limit], row)?.collect();
+                }
+                let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+                let mut page: Vec<Message> = conn.prepare_cached(&sql)?.query_map(params![conv, floor, before, limit], row)?.collect::<Result<_, _>>()?;
+                page.reverse();
+                Ok(page)
+            })
+            .await
+    }
+
+    async fn recall(
+        &self,
+        conv: ConvId,
+        seq: i64,
+        by: UserId,
+        any_sender: bool,
+        not_before_ts: i64,
+        event: NewEvent,
+    ) -> StoreResult<Recall> {
+        self.writer
+            .write(move |ctx| {
+                let found: Option<(UserId, i64, bool)> = ctx
+                    .conn
+                    .prepare_cached("SELECT sender_id, ts, recalled FROM messages WHERE conv_id = ?1 AND seq = ?2")?
+                    .query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                let Some((sender, ts, recalled)) = found else { return Ok(Recall::NoSuchMessage) };
+                if !any_sender && sender != by {
+                    return Ok(Recall::NotYours);
+                }
+                if recalled {
+                    return Ok(Recall::Done);
+                }
+                if !any_sender && ts < not_before_ts {
+                    return Ok(Recall::TooLate);
+                }
+                ctx.conn.execute(
+                    "UPDATE messages SET recalled = 1, body = '' WHERE conv_id = ?1 AND seq = ?2",
+                    [conv, seq],
+                )?;
+                ctx.append(event)?;
+                Ok(Recall::Done)
             })
             .await
     }
@@ -64,24 +89,15 @@ impl MessageStore for SqliteStore {
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut last = conn.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq = ?2"
-                ))?;
+                let mut last = conn
+                    .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq = ?2"))?;
                 let mut out = Vec::with_capacity(rows.len());
                 for (id, kind, a, b, g, last_seq, read_seq) in rows {
                     let Some(conv) = conv_ref_of(&kind, a, b, g) else {
                         continue;
                     };
-                    let last_message = last
-                        .query_row([id, last_seq], message_row(conv))
-                        .optional()?;
-                    out.push(ConvRow {
-                        id,
-                        conv,
-                        last_seq,
-                        read_seq,
-                        last_message,
-                    });
+                    let last_message = last.query_row([id, last_seq], message_row(conv)).optional()?;
+                    out.push(ConvRow { id, conv, last_seq, read_seq, last_message });
                 }
                 Ok(out)
             })

@@ -4,9 +4,11 @@
 mod accounts;
 mod contacts;
 mod events;
+mod groups;
 mod messages;
 mod pool;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::Path;
@@ -18,13 +20,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use self::pool::ReadPool;
 use self::writer::{Ctx, Writer};
 use super::{
-    AccountStore, Answered, CommitSink, ContactStore, ConvRow, Delta, DeviceRow, EventStore,
-    MessageStore, NewMessage, RequestRow, Sent, Snapshot, StoreError, StoreResult, UserRow,
+    AccountStore, Answered, CommitSink, ContactStore, ConvRow, Delta, DeviceRow, EventStore, GroupChanges, GroupEvents,
+    GroupStore, Joined, MessageStore, NewMessage, Recall, RequestRow, Sent, Snapshot, StoreError, StoreResult,
+    UserEvents, UserRow,
 };
 use crate::config::SyncMode;
 use crate::model::{
-    now_ms, ConvId, ConvRef, DeviceId, Event, EventBody, Message, MessageMeta, NewEvent, Pos,
-    StoredEvent, Stream, UserId,
+    group_avatar_url, now_ms, ConvId, ConvRef, DeviceId, Event, EventBody, Group, JoinPolicy, Message, MessageMeta,
+    NewEvent, Pos, Role, StoredEvent, Stream, UserId,
 };
 
 /// The SQLite store; clones share the same writer and readers.
@@ -43,22 +46,13 @@ impl SqliteStore {
         let path = dir.join("webim.db");
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if sync == SyncMode::Full {
-                "FULL"
-            } else {
-                "NORMAL"
-            },
-        )?;
+        conn.pragma_update(None, "synchronous", if sync == SyncMode::Full { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)?;
         let head = head_of(&conn)?;
         let readers = ReadPool::open(&path, 4)?;
-        let writer =
-            Writer::start(conn, head, sink).map_err(|e| StoreError::Database(e.to_string()))?;
+        let writer = Writer::start(conn, head, sink).map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore { writer, readers })
     }
 }
@@ -73,33 +67,19 @@ fn head_of(conn: &Connection) -> rusqlite::Result<Pos> {
 }
 
 fn meta(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
 const USER_COLS: &str = "id, username, display_name, avatar";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok(UserRow {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        display_name: r.get(2)?,
-        avatar: r.get(3)?,
-    })
+    Ok(UserRow { id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, avatar: r.get(3)? })
 }
 
 const REQUEST_COLS: &str = "id, from_id, to_id, note, ts";
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
-    Ok(RequestRow {
-        id: r.get(0)?,
-        from: r.get(1)?,
-        to: r.get(2)?,
-        note: r.get(3)?,
-        ts: r.get(4)?,
-    })
+    Ok(RequestRow { id: r.get(0)?, from: r.get(1)?, to: r.get(2)?, note: r.get(3)?, ts: r.get(4)? })
 }
 
 const MESSAGE_COLS: &str = "id, seq, sender_id, client_msg_id, body, ts, recalled, pos, conv_id";
@@ -122,12 +102,7 @@ fn message_row(conv: ConvRef) -> impl Fn(&Row<'_>) -> rusqlite::Result<Message> 
 
 /// Renders `message.new` once; every recipient gets these bytes.
 fn message_event_json(message: &Message) -> String {
-    let event = Event {
-        ts: message.ts,
-        body: EventBody::MessageNew {
-            message: message.clone(),
-        },
-    };
+    let event = Event { ts: message.ts, body: EventBody::MessageNew { message: message.clone() } };
     serde_json::to_string(&event).expect("events serialize")
 }
 
@@ -141,9 +116,7 @@ fn conv_ref_of(kind: &str, a: Option<i64>, b: Option<i64>, group: Option<i64>) -
 
 fn conflict_on(e: rusqlite::Error, field: &'static str) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(field)
         }
         other => other.into(),
@@ -152,8 +125,7 @@ fn conflict_on(e: rusqlite::Error, field: &'static str) -> StoreError {
 
 fn are_friends(conn: &Connection, a: UserId, b: UserId) -> rusqlite::Result<bool> {
     let (a, b) = if a < b { (a, b) } else { (b, a) };
-    conn.prepare_cached("SELECT 1 FROM friendships WHERE user_a = ?1 AND user_b = ?2")?
-        .exists([a, b])
+    conn.prepare_cached("SELECT 1 FROM friendships WHERE user_a = ?1 AND user_b = ?2")?.exists([a, b])
 }
 
 fn append_all(ctx: &mut Ctx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
@@ -166,34 +138,18 @@ fn append_all(ctx: &mut Ctx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
 /// Creates the direct conversation of two users (once) with both as members.
 fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef> {
     let conv = ConvRef::direct(a, b);
-    let ConvRef::Direct(a, b) = conv else {
-        unreachable!()
-    };
+    let ConvRef::Direct(a, b) = conv else { unreachable!() };
     let existing: Option<ConvId> = ctx
         .conn
-        .query_row(
-            "SELECT id FROM conversations WHERE user_a = ?1 AND user_b = ?2",
-            [a, b],
-            |r| r.get(0),
-        )
+        .query_row("SELECT id FROM conversations WHERE user_a = ?1 AND user_b = ?2", [a, b], |r| r.get(0))
         .optional()?;
     if existing.is_none() {
-        ctx.conn.execute(
-            "INSERT INTO conversations (kind, user_a, user_b) VALUES ('direct', ?1, ?2)",
-            [a, b],
-        )?;
+        ctx.conn.execute("INSERT INTO conversations (kind, user_a, user_b) VALUES ('direct', ?1, ?2)", [a, b])?;
         let id = ctx.conn.last_insert_rowid();
         ctx.delta(Delta::Conversation { id, conv });
         for user in [a, b] {
-            ctx.conn.execute(
-                "INSERT INTO members (conv_id, user_id, joined_pos) VALUES (?1, ?2, 0)",
-                [id, user],
-            )?;
-            ctx.delta(Delta::MemberAdded {
-                conv: id,
-                user,
-                from: 0,
-            });
+            ctx.conn.execute("INSERT INTO members (conv_id, user_id, joined_pos) VALUES (?1, ?2, 0)", [id, user])?;
+            ctx.delta(Delta::MemberAdded { conv: id, user, from: 0 });
         }
     }
     Ok(conv)
@@ -203,28 +159,19 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
     let row = message_row(msg.conv_ref);
     let existing = ctx
         .conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"
-        ))?
-        .query_row(params![msg.sender, msg.client_msg_id], |r| {
-            Ok((r.get::<_, ConvId>(8)?, row(r)?))
-        })
+        .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"))?
+        .query_row(params![msg.sender, msg.client_msg_id], |r| Ok((r.get::<_, ConvId>(8)?, row(r)?)))
         .optional()?;
     if let Some((conv, mut message)) = existing {
         if conv != msg.conv {
             return Err(StoreError::Conflict("client_msg_id"));
         }
         message.conversation_id = msg.conv_ref.to_string();
-        return Ok(Sent {
-            message,
-            created: false,
-        });
+        return Ok(Sent { message, created: false });
     }
     let seq: i64 = ctx
         .conn
-        .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-        )?
+        .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
         .query_row([msg.conv], |r| r.get(0))?;
     let pos = ctx.next_pos();
     let ts = now_ms();
@@ -247,22 +194,10 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         ts,
         recalled: false,
     };
-    let meta = MessageMeta {
-        conv: msg.conv,
-        sender: msg.sender,
-        seq,
-        direct: matches!(msg.conv_ref, ConvRef::Direct(..)),
-    };
-    ctx.publish(
-        pos,
-        Stream::Conv(msg.conv),
-        message_event_json(&message),
-        Some(meta),
-    );
-    Ok(Sent {
-        message,
-        created: true,
-    })
+    let meta =
+        MessageMeta { conv: msg.conv, sender: msg.sender, seq, direct: matches!(msg.conv_ref, ConvRef::Direct(..)) };
+    ctx.publish(pos, Stream::Conv(msg.conv), message_event_json(&message), Some(meta));
+    Ok(Sent { message, created: true })
 }
 
 #[cfg(test)]

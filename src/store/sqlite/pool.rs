@@ -21,18 +21,13 @@ impl ReadPool {
     pub fn open(path: &Path, size: usize) -> rusqlite::Result<Self> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
+            let conn =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.set_prepared_statement_cache_capacity(64);
             idle.push(conn);
         }
-        Ok(ReadPool {
-            idle: Arc::new(Mutex::new(idle)),
-            permits: Arc::new(Semaphore::new(size)),
-        })
+        Ok(ReadPool { idle: Arc::new(Mutex::new(idle)), permits: Arc::new(Semaphore::new(size)) })
     }
 
     /// Runs `f` on a read connection off the async threads.
@@ -41,12 +36,7 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
             let Some(conn) = idle.lock().pop() else {

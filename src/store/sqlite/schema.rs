@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`; never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -82,7 +83,49 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE groups (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    owner_id      INTEGER NOT NULL,
+    join_policy   TEXT NOT NULL,
+    avatar        TEXT,
+    history_visible INTEGER NOT NULL DEFAULT 1,
+    member_count  INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    dissolved     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX groups_name ON groups(name COLLATE NOCASE);
+CREATE TABLE join_requests (
+    group_id INTEGER NOT NULL,
+    user_id  INTEGER NOT NULL,
+    ts       INTEGER NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX users_display_name ON users(display_name COLLATE NOCASE);
+-- Substring search through trigram indexes, kept in step by triggers.
+CREATE VIRTUAL TABLE users_search USING fts5(username, display_name, content='users', content_rowid='id', tokenize='trigram');
+INSERT INTO users_search(rowid, username, display_name) SELECT id, username, display_name FROM users;
+CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN
+    INSERT INTO users_search(rowid, username, display_name) VALUES (new.id, new.username, new.display_name);
+END;
+CREATE TRIGGER users_search_update AFTER UPDATE OF username, display_name ON users BEGIN
+    INSERT INTO users_search(users_search, rowid, username, display_name) VALUES ('delete', old.id, old.username, old.display_name);
+    INSERT INTO users_search(rowid, username, display_name) VALUES (new.id, new.username, new.display_name);
+END;
+CREATE VIRTUAL TABLE groups_search USING fts5(name, content='groups', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER groups_search_insert AFTER INSERT ON groups BEGIN
+    INSERT INTO groups_search(rowid, name) VALUES (new.id, new.name);
+END;
+CREATE TRIGGER groups_search_update AFTER UPDATE OF name ON groups BEGIN
+    INSERT INTO groups_search(groups_search, rowid, name) VALUES ('delete', old.id, old.name);
+    INSERT INTO groups_search(rowid, name) VALUES (new.id, new.name);
+END;
+"#,
+];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

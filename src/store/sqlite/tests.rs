@@ -7,7 +7,9 @@ use parking_lot::Mutex;
 use super::SqliteStore;
 use crate::config::SyncMode;
 use crate::model::{ConvRef, EventBody, NewEvent, Pos, Stream};
-use crate::store::{CommitSink, Committed, Delta, NewMessage, Store, StoreError};
+use crate::store::{
+    AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, MessageStore, NewMessage, StoreError,
+};
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Pos>>);
@@ -19,62 +21,34 @@ impl CommitSink for Recorder {
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     std::env::temp_dir().join(format!("webim-store-{tag}-{}-{n}", std::process::id()))
 }
 
 async fn open(tag: &str) -> (SqliteStore, Arc<Recorder>, std::path::PathBuf) {
     let dir = temp_dir(tag);
     let rec = Arc::new(Recorder::default());
-    (
-        SqliteStore::open(&dir, SyncMode::Normal, rec.clone()).unwrap(),
-        rec,
-        dir,
-    )
+    (SqliteStore::open(&dir, SyncMode::Normal, rec.clone()).unwrap(), rec, dir)
 }
 
 /// Two friends with their direct conversation; returns its internal id.
 async fn friends(store: &SqliteStore) -> i64 {
-    let a = store
-        .create_user("a_user".into(), "A".into(), "h".into())
-        .await
-        .unwrap();
-    let b = store
-        .create_user("b_user".into(), "B".into(), "h".into())
-        .await
-        .unwrap();
-    let req = store
-        .create_friend_request(a.id, b.id, String::new(), Box::new(|_| vec![]))
-        .await
-        .unwrap();
-    store
-        .answer_friend_request(req.id, b.id, true, vec![])
-        .await
-        .unwrap();
+    let a = store.create_user("a_user".into(), "A".into(), "h".into()).await.unwrap();
+    let b = store.create_user("b_user".into(), "B".into(), "h".into()).await.unwrap();
+    let req = store.create_friend_request(a.id, b.id, String::new(), Box::new(|_| vec![])).await.unwrap();
+    store.answer_friend_request(req.id, b.id, true, vec![]).await.unwrap();
     let snap = store.snapshot().await.unwrap();
     snap.deltas
         .iter()
         .find_map(|d| match d {
-            Delta::Conversation {
-                id,
-                conv: ConvRef::Direct(..),
-            } => Some(*id),
+            Delta::Conversation { id, conv: ConvRef::Direct(..) } => Some(*id),
             _ => None,
         })
         .unwrap()
 }
 
 fn message(conv: i64, sender: i64, id: &str) -> NewMessage {
-    NewMessage {
-        conv,
-        conv_ref: ConvRef::Direct(1, 2),
-        sender,
-        client_msg_id: id.into(),
-        body: format!("body {id}"),
-    }
+    NewMessage { conv, conv_ref: ConvRef::Direct(1, 2), sender, client_msg_id: id.into(), body: format!("body {id}") }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,11 +58,9 @@ async fn a_failing_write_rolls_back_alone_inside_a_shared_commit() {
     for i in 0..40 {
         let store = store.clone();
         // Every name twice: exactly one of each pair may win, whatever batch they share.
-        tasks.push(tokio::spawn(async move {
-            store
-                .create_user(format!("user{}", i / 2), "x".into(), "h".into())
-                .await
-        }));
+        tasks.push(tokio::spawn(
+            async move { store.create_user(format!("user{}", i / 2), "x".into(), "h".into()).await },
+        ));
     }
     let mut created = 0;
     let mut conflicts = 0;
@@ -100,10 +72,7 @@ async fn a_failing_write_rolls_back_alone_inside_a_shared_commit() {
         }
     }
     assert_eq!((created, conflicts), (20, 20));
-    assert!(
-        store.user_by_username("USER7").await.unwrap().is_some(),
-        "names are unique ignoring case"
-    );
+    assert!(store.user_by_username("USER7").await.unwrap().is_some(), "names are unique ignoring case");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -115,10 +84,7 @@ async fn concurrent_sends_get_gapless_seqs_and_commit_in_position_order() {
     for i in 0..200 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store
-                .send_message(message(conv, 1 + i % 2, &format!("m{i}")))
-                .await
-                .unwrap()
+            store.send_message(message(conv, 1 + i % 2, &format!("m{i}"))).await.unwrap()
         }));
     }
     let mut seqs: Vec<i64> = Vec::new();
@@ -128,20 +94,10 @@ async fn concurrent_sends_get_gapless_seqs_and_commit_in_position_order() {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     let order = rec.0.lock().clone();
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "the sink sees positions strictly ascending"
-    );
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "the sink sees positions strictly ascending");
     let again = store.send_message(message(conv, 1, "m0")).await.unwrap();
     assert!(!again.created);
-    assert_eq!(
-        store
-            .history(conv, ConvRef::Direct(1, 2), None, None, 500)
-            .await
-            .unwrap()
-            .len(),
-        200
-    );
+    assert_eq!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 500).await.unwrap().len(), 200);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -153,41 +109,17 @@ async fn the_fallback_read_merges_messages_and_events_in_order() {
     store
         .append(vec![NewEvent::now(
             Stream::Conv(conv),
-            EventBody::MessageRecalled {
-                conversation_id: "d1-2".into(),
-                seq: 1,
-            },
+            EventBody::MessageRecalled { conversation_id: "d1-2".into(), seq: 1 },
         )])
         .await
         .unwrap();
     store.send_message(message(conv, 2, "x2")).await.unwrap();
-    store
-        .append(vec![NewEvent::now(
-            Stream::User(9),
-            EventBody::FriendRemoved { user_id: 1 },
-        )])
-        .await
-        .unwrap();
-    let events = store
-        .events_after(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, 10)
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| {
-            if e.message.is_some() {
-                "message"
-            } else {
-                "event"
-            }
-        })
-        .collect();
+    store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
+    let events = store.events_after(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, 10).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| if e.message.is_some() { "message" } else { "event" }).collect();
     assert_eq!(kinds, ["message", "event", "message"]);
     assert!(events.windows(2).all(|w| w[0].pos < w[1].pos));
-    let later = store
-        .events_after(vec![(Stream::Conv(conv), 0)], events[0].pos, 10)
-        .await
-        .unwrap();
+    let later = store.events_after(vec![(Stream::Conv(conv), 0)], events[0].pos, 10).await.unwrap();
     assert_eq!(later.len(), 2);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -198,30 +130,14 @@ async fn retention_removes_only_what_is_older_and_keeps_the_head_across_restarts
     let conv = friends(&store).await;
     store.send_message(message(conv, 1, "old")).await.unwrap();
     let cutoff = crate::model::now_ms() - 60_000;
-    assert_eq!(
-        store.sweep(cutoff).await.unwrap(),
-        0,
-        "nothing is a minute old yet"
-    );
-    assert_eq!(
-        store
-            .history(conv, ConvRef::Direct(1, 2), None, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.sweep(cutoff).await.unwrap(), 0, "nothing is a minute old yet");
+    assert_eq!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().len(), 1);
     let head = store.snapshot().await.unwrap().head;
     let floor = store.sweep(crate::model::now_ms() + 1).await.unwrap();
     assert_eq!(floor, head, "everything up to the newest message was swept");
-    assert!(store
-        .history(conv, ConvRef::Direct(1, 2), None, None, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().is_empty());
     drop(store);
-    let reopened =
-        SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
+    let reopened = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     let snap = reopened.snapshot().await.unwrap();
     assert!(snap.head >= head, "the head never moves back");
     assert_eq!(snap.floor, floor);

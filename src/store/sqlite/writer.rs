@@ -37,37 +37,29 @@ impl Ctx<'_> {
     pub fn append(&mut self, event: NewEvent) -> StoreResult<Pos> {
         let pos = self.next_pos();
         let json = serde_json::to_string(&event.event).expect("events serialize");
-        self.conn
-            .prepare_cached("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, ?3, ?4)")?
-            .execute((pos, event.stream.key(), event.event.ts, &json))?;
-        self.out.events.push(Arc::new(StoredEvent {
+        self.conn.prepare_cached("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, ?3, ?4)")?.execute((
             pos,
-            stream: event.stream,
-            json: json.into(),
-            message: None,
-        }));
+            event.stream.key(),
+            event.event.ts,
+            &json,
+        ))?;
+        self.out.events.push(Arc::new(StoredEvent { pos, stream: event.stream, json: json.into(), message: None }));
         Ok(pos)
     }
 
     /// Queues an event stored elsewhere (a message row) for the sink.
-    pub fn publish(
-        &mut self,
-        pos: Pos,
-        stream: Stream,
-        json: String,
-        message: Option<MessageMeta>,
-    ) {
-        self.out.events.push(Arc::new(StoredEvent {
-            pos,
-            stream,
-            json: json.into(),
-            message,
-        }));
+    pub fn publish(&mut self, pos: Pos, stream: Stream, json: String, message: Option<MessageMeta>) {
+        self.out.events.push(Arc::new(StoredEvent { pos, stream, json: json.into(), message }));
     }
 
-    /// Queues a membership change for the sink.
+    /// Queues a membership change for the sink; it applies to events stored after it.
     pub fn delta(&mut self, delta: Delta) {
-        self.out.deltas.push(delta);
+        self.out.deltas.push((*self.next_pos, delta));
+    }
+
+    /// The last position taken so far.
+    pub fn last_pos(&self) -> Pos {
+        *self.next_pos
     }
 }
 
@@ -88,9 +80,7 @@ impl Writer {
     /// when every handle is dropped.
     pub fn start(conn: Connection, head: Pos, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("webim-writer".into())
-            .spawn(move || run(conn, head, rx, sink))?;
+        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, rx, sink))?;
         Ok(Writer { jobs })
     }
 
@@ -115,12 +105,7 @@ impl Writer {
     }
 }
 
-fn run(
-    conn: Connection,
-    mut head: Pos,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    sink: Arc<dyn CommitSink>,
-) {
+fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Job>, sink: Arc<dyn CommitSink>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -165,11 +150,7 @@ fn commit_batch(
     for job in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         conn.execute_batch("SAVEPOINT job")?;
-        let mut ctx = Ctx {
-            conn,
-            next_pos: head,
-            out,
-        };
+        let mut ctx = Ctx { conn, next_pos: head, out };
         let (keep, reply) = job(&mut ctx);
         if !keep {
             conn.execute_batch("ROLLBACK TO job")?;
