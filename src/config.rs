@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Argon2id memory cost in KiB for new passwords [default: 19456].
     #[arg(long, env = "WEBIM_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<u32>,
+    /// Seconds a sender may recall their own message [default: 120].
+    #[arg(long, env = "WEBIM_RECALL_WINDOW")]
+    pub recall_window: Option<u64>,
     /// Most members a group may have [default: 2000].
     #[arg(long, env = "WEBIM_MAX_GROUP_MEMBERS")]
     pub max_group_members: Option<usize>,
@@ -101,6 +104,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Argon2id memory cost (KiB).
     pub argon2_memory_kib: u32,
+    /// How long a sender may recall their own message.
+    pub recall_window: Duration,
     /// Most members a group may have.
     pub max_group_members: usize,
     /// Store durability mode.
@@ -149,6 +154,7 @@ impl ServeArgs {
             presence_grace: Duration::from_secs(self.presence_grace.or(file.presence_grace).unwrap_or(15)),
             body_limit: self.body_limit.or(file.body_limit).unwrap_or(64 * 1024),
             argon2_memory_kib: self.argon2_memory_kib.or(file.argon2_memory_kib).unwrap_or(19_456).max(8),
+            recall_window: Duration::from_secs(self.recall_window.or(file.recall_window).unwrap_or(120)),
             max_group_members: self.max_group_members.or(file.max_group_members).unwrap_or(2000).max(2),
             sync: self.sync.or(file.sync).unwrap_or(SyncMode::Full),
         })

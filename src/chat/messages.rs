@@ -13,8 +13,6 @@ use crate::store::{NewMessage, Recall, Sent, StoreError};
 pub const MAX_BODY_CHARS: usize = 4000;
 /// Largest history page.
 pub const MAX_PAGE: usize = 200;
-/// How long a sender may recall their own message.
-pub const RECALL_WINDOW_MS: i64 = 2 * 60 * 1000;
 /// History page size when the client names none.
 pub const DEFAULT_PAGE: usize = 50;
 
@@ -157,7 +155,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Recalls message `seq`: its sender within [`RECALL_WINDOW_MS`], or a group's owner or
+    /// Recalls message `seq`: its sender within the recall window (2 minutes unless
+    /// configured), or a group's owner or
     /// admins at any time. Every member's devices get `message.recalled`.
     pub async fn recall(&self, me: UserId, cid: &str, seq: i64) -> ChatResult<()> {
         let conv_ref = ConvRef::parse(cid).ok_or(ChatError::NotFound("conversation"))?;
@@ -170,17 +169,16 @@ impl Chat {
             Stream::Conv(conv),
             EventBody::MessageRecalled { conversation_id: conv_ref.to_string(), seq },
         );
-        let not_before = crate::model::now_ms() - RECALL_WINDOW_MS;
+        let not_before = crate::model::now_ms() - self.config().recall_window.as_millis() as i64;
         match self.store().recall(conv, seq, me, manages, not_before, event).await? {
             Recall::Done => Ok(()),
             Recall::NoSuchMessage => Err(ChatError::NotFound("message")),
             Recall::NotYours => {
                 Err(ChatError::forbidden("not_sender", "only the sender (or a group admin) may recall a message"))
             }
-            Recall::TooLate => Err(ChatError::forbidden(
-                "recall_window_passed",
-                "messages can be recalled within 2 minutes of sending",
-            )),
+            Recall::TooLate => {
+                Err(ChatError::forbidden("recall_window_passed", "the time to recall this message has passed"))
+            }
         }
     }
 
