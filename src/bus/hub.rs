@@ -114,14 +114,17 @@ impl Hub {
     /// A receiver that changes whenever an event for `user` is committed. Subscribe before
     /// reading, so an event committed in between still wakes the reader.
     pub fn watch(&self, user: UserId) -> watch::Receiver<Pos> {
+        let mut st = self.state.lock();
+        // The head is read under the lock: commits advance it under the same lock, so a new
+        // inbox never claims to cover an event it did not receive.
         let head = self.head();
-        self.state.lock().inbox(user, head).wake.subscribe()
+        st.inbox(user, head).wake.subscribe()
     }
 
     /// The user's events after `after`, at most `limit`, from memory.
     pub fn read(&self, user: UserId, after: Pos, limit: usize) -> Read {
-        let head = self.head();
         let mut st = self.state.lock();
+        let head = self.head();
         let inbox = st.inbox(user, head);
         if after < inbox.covered_from {
             return Read::Miss(inbox.covered_from);

@@ -9,8 +9,8 @@ impl AccountStore for SqliteStore {
             .write(move |ctx| {
                 ctx.conn
                     .execute(
-                        "INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![username, display_name, password_hash, now_ms()],
+                        "INSERT INTO users (username, display_name, password_hash, created_at, display_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![username, display_name, password_hash, now_ms(), display_name.to_lowercase()],
                     )
                     .map_err(|e| conflict_on(e, "username"))?;
                 Ok(UserRow { id: ctx.conn.last_insert_rowid(), username, display_name, avatar: None })
@@ -46,23 +46,23 @@ impl AccountStore for SqliteStore {
     }
 
     async fn search_users(&self, q: &str, offset: usize, limit: usize) -> StoreResult<Vec<UserRow>> {
-        let (phrase, prefix) = (search::phrase(q), search::prefix(q));
+        let (phrase, (lo, hi)) = (search::phrase(q), search::prefix_range(q));
         let trigram = search::uses_trigrams(q);
         self.readers
             .read(move |conn| {
                 let sql = if trigram {
                     format!(
                         "SELECT {USER_COLS} FROM users WHERE id IN (SELECT rowid FROM users_search WHERE users_search MATCH ?1)
-                         ORDER BY (username LIKE ?2 ESCAPE '\\' OR display_name LIKE ?2 ESCAPE '\\') DESC, username LIMIT ?3 OFFSET ?4"
+                         ORDER BY ((username >= ?2 AND username < ?3) OR (display_key >= ?2 AND display_key < ?3)) DESC, username LIMIT ?4 OFFSET ?5"
                     )
                 } else {
                     // Too short for trigrams: prefix matches only, through the name indexes.
                     format!(
-                        "SELECT {USER_COLS} FROM users WHERE ?1 = ?1 AND (username LIKE ?2 ESCAPE '\\' OR display_name LIKE ?2 ESCAPE '\\')
-                         ORDER BY username LIMIT ?3 OFFSET ?4"
+                        "SELECT {USER_COLS} FROM users WHERE ?1 = ?1 AND ((username >= ?2 AND username < ?3) OR (display_key >= ?2 AND display_key < ?3))
+                         ORDER BY username LIMIT ?4 OFFSET ?5"
                     )
                 };
-                let rows = conn.prepare_cached(&sql)?.query_map(params![phrase, prefix, limit as i64, offset as i64], user_row)?.collect();
+                let rows = conn.prepare_cached(&sql)?.query_map(params![phrase, lo, hi, limit as i64, offset as i64], user_row)?.collect();
                 rows
             })
             .await
@@ -80,9 +80,9 @@ impl AccountStore for SqliteStore {
                 let row = ctx
                     .conn
                     .prepare_cached(&format!(
-                        "UPDATE users SET display_name = COALESCE(?2, display_name), avatar = COALESCE(?3, avatar) WHERE id = ?1 RETURNING {USER_COLS}"
+                        "UPDATE users SET display_name = COALESCE(?2, display_name), display_key = COALESCE(?4, display_key), avatar = COALESCE(?3, avatar) WHERE id = ?1 RETURNING {USER_COLS}"
                     ))?
-                    .query_row(params![user, display_name, avatar], user_row)
+                    .query_row(params![user, display_name, avatar, display_name.as_deref().map(str::to_lowercase)], user_row)
                     .optional()?;
                 if let Some(row) = &row {
                     for e in events(row) {

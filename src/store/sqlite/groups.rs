@@ -75,8 +75,8 @@ impl GroupStore for SqliteStore {
         self.writer
             .write(move |ctx| {
                 ctx.conn.execute(
-                    "INSERT INTO groups (name, owner_id, join_policy, history_visible, member_count, created_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
-                    params![name, owner, policy.as_str(), history_visible, now_ms()],
+                    "INSERT INTO groups (name, owner_id, join_policy, history_visible, member_count, created_at, name_key) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
+                    params![name, owner, policy.as_str(), history_visible, now_ms(), name.to_lowercase()],
                 )?;
                 let id = ctx.conn.last_insert_rowid();
                 ctx.conn.execute("INSERT INTO conversations (kind, group_id) VALUES ('group', ?1)", [id])?;
@@ -95,22 +95,22 @@ impl GroupStore for SqliteStore {
     }
 
     async fn search_groups(&self, q: &str, offset: usize, limit: usize) -> StoreResult<Vec<Group>> {
-        let (phrase, prefix) = (search::phrase(q), search::prefix(q));
+        let (phrase, (lo, hi)) = (search::phrase(q), search::prefix_range(q));
         let trigram = search::uses_trigrams(q);
         self.readers
             .read(move |conn| {
                 let filter = if trigram {
                     "g.id IN (SELECT rowid FROM groups_search WHERE groups_search MATCH ?1)"
                 } else {
-                    "?1 = ?1 AND g.name LIKE ?2 ESCAPE '\\'"
+                    "?1 = ?1 AND g.name_key >= ?2 AND g.name_key < ?3"
                 };
                 let sql = format!(
                     "SELECT {GROUP_COLS} FROM groups g WHERE {filter} AND g.dissolved = 0
-                     ORDER BY (g.name LIKE ?2 ESCAPE '\\') DESC, g.name COLLATE NOCASE, g.id LIMIT ?3 OFFSET ?4"
+                     ORDER BY (g.name_key >= ?2 AND g.name_key < ?3) DESC, g.name_key, g.id LIMIT ?4 OFFSET ?5"
                 );
                 let rows = conn
                     .prepare_cached(&sql)?
-                    .query_map(params![phrase, prefix, limit as i64, offset as i64], group_row)?
+                    .query_map(params![phrase, lo, hi, limit as i64, offset as i64], group_row)?
                     .collect();
                 rows
             })
@@ -255,7 +255,7 @@ impl GroupStore for SqliteStore {
         self.writer
             .write(move |ctx| {
                 ctx.conn.execute(
-                    "UPDATE groups SET name = COALESCE(?2, name), join_policy = COALESCE(?3, join_policy),
+                    "UPDATE groups SET name = COALESCE(?2, name), name_key = COALESCE(?6, name_key), join_policy = COALESCE(?3, join_policy),
                             history_visible = COALESCE(?4, history_visible), avatar = COALESCE(?5, avatar)
                      WHERE id = ?1 AND dissolved = 0",
                     params![

@@ -94,9 +94,10 @@ CREATE TABLE groups (
     history_visible INTEGER NOT NULL DEFAULT 1,
     member_count  INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
-    dissolved     INTEGER NOT NULL DEFAULT 0
+    dissolved     INTEGER NOT NULL DEFAULT 0,
+    name_key      TEXT NOT NULL
 );
-CREATE INDEX groups_name ON groups(name COLLATE NOCASE);
+CREATE INDEX groups_name_key ON groups(name_key);
 CREATE TABLE join_requests (
     group_id INTEGER NOT NULL,
     user_id  INTEGER NOT NULL,
@@ -105,7 +106,10 @@ CREATE TABLE join_requests (
 ) WITHOUT ROWID;
 ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
-CREATE INDEX users_display_name ON users(display_name COLLATE NOCASE);
+-- Lower-cased names (folded in Rust, which knows all of Unicode) for prefix search.
+ALTER TABLE users ADD COLUMN display_key TEXT NOT NULL DEFAULT '';
+UPDATE users SET display_key = lower(display_name);
+CREATE INDEX users_display_key ON users(display_key);
 -- Substring search through trigram indexes, kept in step by triggers.
 CREATE VIRTUAL TABLE users_search USING fts5(username, display_name, content='users', content_rowid='id', tokenize='trigram');
 INSERT INTO users_search(rowid, username, display_name) SELECT id, username, display_name FROM users;

@@ -1,5 +1,7 @@
 //! Search text for the trigram indexes: substring matches for three characters or more,
 //! prefix matches through ordinary indexes below that.
+//! Both sides are lower-cased in Rust, which folds all of Unicode (SQLite's `lower` and
+//! `LIKE` fold ASCII only).
 
 /// Whether `q` is long enough for the trigram index.
 pub fn uses_trigrams(q: &str) -> bool {
@@ -11,10 +13,10 @@ pub fn phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
 }
 
-/// A LIKE pattern matching names that start with `q` (`\` escapes wildcards).
-pub fn prefix(q: &str) -> String {
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("{escaped}%")
+/// The range of lower-cased keys that start with `q`: `lo <= key < hi`. A range, unlike
+/// LIKE, uses a plain index and compares all of Unicode.
+pub fn prefix_range(q: &str) -> (String, String) {
+    (q.to_owned(), format!("{q}{}", char::MAX))
 }
 
 #[cfg(test)]
@@ -24,7 +26,8 @@ mod tests {
     #[test]
     fn quotes_and_wildcards_are_escaped() {
         assert_eq!(phrase("a\"b"), "\"a\"\"b\"");
-        assert_eq!(prefix("a_%\\"), "a\\_\\%\\\\%");
+        let (lo, hi) = prefix_range("zo");
+        assert!(lo.as_str() <= "zorro" && "zorro" < hi.as_str() && "zp" >= hi.as_str());
         assert!(uses_trigrams("abc") && !uses_trigrams("ab") && uses_trigrams("日本語"));
     }
 }
