@@ -59,6 +59,12 @@ async fn users_are_found_by_part_of_their_name_ignoring_case() {
     assert_eq!(search("uild").await, ["bob"]);
     assert_eq!(search("zzz").await, Vec::<String>::new());
 
+    // At most 50 answers.
+    for i in 0..55 {
+        app.register(&format!("crowd_{i:02}")).await;
+    }
+    assert_eq!(search("crowd").await.len(), 50);
+
     let (_, body) = app.get(&me.token, "/api/v1/users?q=alice").await;
     let user = &body["users"][0];
     for field in ["id", "username", "display_name", "avatar_url", "online"] {

@@ -10,12 +10,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// Two friends, `a` and `b`, each with one device drained of the friendship's events.
+/// Two friends, `a` and `b`, with their conversation id, `a`'s login cursor and `b`'s
+/// cursor after draining the friendship's events. `a` does not poll, so it never comes
+/// online: no presence change of `a` can wake one of `b`'s polls.
 async fn friends(app: &TestApp) -> (Device, Device, String, String, String) {
     let a = app.user("alice").await;
     let b = app.user("bob").await;
     let cid = app.befriend(&a, &b).await;
-    let ca = app.drain(&a).await;
+    let ca = a.cursor.clone();
     let cb = app.drain(&b).await;
     (a, b, cid, ca, cb)
 }
@@ -178,6 +180,62 @@ async fn a_device_reconnecting_without_a_cursor_resumes_from_its_acknowledged_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_answers_held_polls_and_the_acknowledged_cursor_survives_a_restart() {
+    let mut app = spawn_app().await;
+    let (a, b, _cid, _ca, c0) = friends(&app).await;
+    app.send_ok(&a, b.user_id, "m1", "before the restart").await;
+    let answer = app.poll(&b, Some(&c0), 5).await;
+    let c1 = answer["cursor"].as_str().unwrap().to_owned();
+    // Acknowledging that makes a delivery receipt; take it too.
+    let (_, c1) = app
+        .expect_events(&b, &c1, "conversation.delivered", |e| {
+            !of_type(e, "conversation.delivered").is_empty()
+        })
+        .await;
+
+    // Acknowledge C1 with a poll that is held when the server stops.
+    let held = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/events"),
+            b.token.clone(),
+        );
+        tokio::spawn(async move {
+            let response = client
+                .get(url)
+                .bearer_auth(token)
+                .query(&[("cursor", c1.as_str()), ("timeout", "30")])
+                .send()
+                .await
+                .expect("the held poll is answered");
+            (Instant::now(), read(response).await)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = Instant::now();
+    app.restart().await;
+    let (answered, (status, body)) = held.await.unwrap();
+    assert!(
+        answered.saturating_duration_since(stopping) < Duration::from_secs(5),
+        "the held poll answered {:?} after shutdown began",
+        answered.saturating_duration_since(stopping)
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["events"], json!([]), "{body}");
+
+    // The same token works after the restart and resumes after C1.
+    app.send_ok(&a, b.user_id, "m2", "after the restart").await;
+    let p = app.poll_raw(&b, None, 5).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(
+        message_bodies(p.body["events"].as_array().unwrap()),
+        ["after the restart"],
+        "the acknowledged cursor was saved: {}",
+        p.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_of_one_user_both_get_every_event() {
     let app = spawn_app().await;
     let (a, b1, _cid, _ca, c1) = friends(&app).await;
@@ -233,14 +291,17 @@ async fn delivery_and_read_receipts_reach_the_sender() {
     let app = spawn_app().await;
     let (a, b, cid, ca, cb) = friends(&app).await;
 
-    let sent = app.send_ok(&a, b.user_id, "m1", "did you get this?").await;
+    app.send_ok(&a, b.user_id, "m1", "are you there?").await;
+    app.send_ok(&a, b.user_id, "m2", "hello?").await;
+    let sent = app.send_ok(&a, b.user_id, "m3", "did you get this?").await;
     let seq = sent["seq"].as_i64().unwrap();
+    assert_eq!(seq, 3);
 
-    // B receives the message…
+    // B receives the messages…
     let answer = app.poll(&b, Some(&cb), 5).await;
     assert_eq!(
         message_bodies(answer["events"].as_array().unwrap()),
-        ["did you get this?"]
+        ["are you there?", "hello?", "did you get this?"]
     );
     // …and acknowledges it by polling with the new cursor.
     let cb1 = answer["cursor"].as_str().unwrap().to_owned();
@@ -254,7 +315,12 @@ async fn delivery_and_read_receipts_reach_the_sender() {
         })
         .await;
     let receipts = of_type(&events, "conversation.delivered");
-    assert_eq!(receipts.len(), 1, "{}", Value::from(events.clone()));
+    assert_eq!(
+        receipts.len(),
+        1,
+        "one receipt up to the newest message: {}",
+        Value::from(events.clone())
+    );
     for (k, v) in delivered.as_object().unwrap() {
         assert_eq!(&receipts[0][k], v, "delivered.{k}: {}", receipts[0]);
     }
@@ -289,6 +355,7 @@ async fn presence_goes_online_and_offline_once() {
     let app = Arc::new(spawn_app().await);
     let a = app.user("alice").await;
     let b = app.user("bob").await;
+    let stranger = app.user("carol").await;
     app.befriend(&a, &b).await;
 
     // A holds polls the whole time, gathering everything.
@@ -368,6 +435,14 @@ async fn presence_goes_online_and_offline_once() {
         "offline was announced {after:?} after bob's last poll (grace {PRESENCE_GRACE:?})"
     );
     assert_eq!(friends_online(app.clone(), a.clone()).await, json!(false));
+
+    // Presence goes to friends only.
+    let answer = app.poll(&stranger, Some(&stranger.cursor), 0).await;
+    let events = answer["events"].as_array().unwrap();
+    assert!(
+        of_type(events, "presence").is_empty(),
+        "a stranger sees no presence: {answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,7 +517,15 @@ async fn eight_concurrent_senders_get_gapless_seqs_and_the_receiver_gets_each_me
         if page.is_empty() {
             break;
         }
-        assert!(page.len() <= 200);
+        assert!(page.len() <= 200, "a page holds at most the limit");
+        assert!(
+            page[0]["seq"].as_i64().unwrap() > after,
+            "a page after_seq={after} starts after it"
+        );
+        assert!(
+            history.len() < TOTAL,
+            "history goes beyond {TOTAL} messages"
+        );
         after = page.last().unwrap()["seq"].as_i64().unwrap();
         history.extend(page);
     }

@@ -64,6 +64,8 @@ pub struct TestApp {
     /// One client (one connection pool) for every request of the test.
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    config: Config,
     data_dir: PathBuf,
 }
 
@@ -120,17 +122,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     config.argon2_memory_kib = 64;
     config.presence_grace = PRESENCE_GRACE;
     change(&mut config);
-    let app = Application::build(config).await.expect("the server builds");
-    let addr = app.local_addr();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let signal = async move {
-            let _ = rx.await;
-        };
-        if let Err(e) = app.run_until(signal).await {
-            eprintln!("server failed: {e:#}");
-        }
-    });
+    let (addr, shutdown, server) = start(config.clone()).await;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(120))
@@ -140,8 +132,47 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         addr,
         base: format!("http://{addr}"),
         client,
-        shutdown: Some(tx),
+        shutdown: Some(shutdown),
+        server: Some(server),
+        config,
         data_dir,
+    }
+}
+
+/// Builds and runs a server until the returned sender fires (or is dropped).
+async fn start(config: Config) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let app = Application::build(config).await.expect("the server builds");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let signal = async move {
+            let _ = rx.await;
+        };
+        if let Err(e) = app.run_until(signal).await {
+            eprintln!("server failed: {e:#}");
+        }
+    });
+    (addr, tx, server)
+}
+
+impl TestApp {
+    /// Shuts the server down gracefully and starts a new one on the same data directory
+    /// (on a new port).
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(20), server)
+                .await
+                .expect("the server stops within 20 s")
+                .expect("the server task ends cleanly");
+        }
+        let (addr, shutdown, server) = start(self.config.clone()).await;
+        self.addr = addr;
+        self.base = format!("http://{addr}");
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
     }
 }
 

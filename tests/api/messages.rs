@@ -24,7 +24,15 @@ async fn a_resent_client_msg_id_is_stored_once() {
     assert_eq!(m["sender_id"], json!(a.user_id));
     assert_eq!(m["client_msg_id"], json!("retry-me"));
     assert_eq!(m["body"], json!("once only"));
-    assert!(m["ts"].is_i64(), "{first}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let ts = m["ts"].as_i64().expect("ts is an integer");
+    assert!(
+        (ts - now).abs() < 60_000,
+        "ts is milliseconds since the epoch: {ts}"
+    );
 
     // The client did not see the 201 and retries, from another device even.
     let a2 = app.login("alice").await;
@@ -45,7 +53,45 @@ async fn a_resent_client_msg_id_is_stored_once() {
     let (events, _) = app
         .expect_events(&b, &cb, "both messages", |e| message_bodies(e).len() >= 2)
         .await;
-    assert_eq!(message_bodies(&events), ["once only", "second"]);
+    assert_eq!(
+        message_bodies(&events),
+        ["once only", "second"],
+        "the re-sends sent no event"
+    );
+
+    // Retries racing each other still store one message.
+    let sends: Vec<_> = (0..6)
+        .map(|_| {
+            app.client
+                .post(app.url("/api/v1/messages"))
+                .bearer_auth(&a.token)
+                .json(
+                    &json!({"to": {"user": b.user_id}, "client_msg_id": "racing", "body": "raced"}),
+                )
+                .send()
+        })
+        .collect();
+    let mut created = 0;
+    let mut answers = Vec::new();
+    for response in futures_join(sends).await {
+        let (status, body) = read(response.expect("the send reaches the server")).await;
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::OK => {}
+            other => panic!("a racing re-send answered {other}: {body}"),
+        }
+        answers.push(body);
+    }
+    assert_eq!(
+        created, 1,
+        "exactly one of the racing sends stores the message"
+    );
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "all answer the same message"
+    );
+    assert_eq!(answers[0]["message"]["seq"], json!(3));
+    assert_eq!(app.history(&b, &cid, "").await.len(), 3);
 
     // Reusing the key for another conversation is refused, not silently merged.
     let c = app.user("carol").await;
@@ -228,4 +274,43 @@ async fn history_pages_in_both_directions_and_a_new_device_sees_all_of_it() {
 
 async fn page(app: &TestApp, dev: &Device, cid: &str, query: &str) -> Vec<i64> {
     seqs(&app.history(dev, cid, query).await)
+}
+
+/// Awaits every future, concurrently.
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_is_1_to_4000_characters_and_emoji_are_characters() {
+    let app = spawn_app().await;
+    let a = app.user("alice").await;
+    let b = app.user("bob").await;
+    let cid = app.befriend(&a, &b).await;
+
+    let longest = "\u{1F600}".repeat(4000);
+    let m = app.send_ok(&a, b.user_id, "emoji", &longest).await;
+    assert_eq!(m["body"], json!(longest), "stored as sent");
+    let short = app.send_ok(&a, b.user_id, "one", "\u{1F44B}").await;
+    assert_eq!(short["body"], json!("\u{1F44B}"));
+    let answer = read(
+        app.send(&a, b.user_id, "too-long", &"\u{1F600}".repeat(4001))
+            .await,
+    )
+    .await;
+    assert_error(&answer, 422, "invalid_body");
+    assert_eq!(
+        app.history(&b, &cid, "").await,
+        [m, short],
+        "text round-trips unchanged"
+    );
 }
