@@ -115,5 +115,6 @@ pub async fn logout(State(chat): State<Chat>, auth: Auth) -> ApiResult<impl Into
     responses((status = 200, body = MeAnswer), (status = 401, body = ErrorBody)))]
 pub async fn me(State(chat): State<Chat>, auth: Auth) -> ApiResult<axum::Json<MeAnswer>> {
     let user = chat.me(&auth).await?;
-    Ok(axum::Json(MeAnswer { user, settings: serde_json::json!({}) }))
+    let settings = chat.settings(auth.user).await?;
+    Ok(axum::Json(MeAnswer { user, settings }))
 }

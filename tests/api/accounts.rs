@@ -9,13 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn register_raw(app: &TestApp, body: Value) -> (StatusCode, Value) {
-    app.request(
-        Method::POST,
-        "/api/v1/auth/register",
-        None,
-        Body::Json(body),
-    )
-    .await
+    app.request(Method::POST, "/api/v1/auth/register", None, Body::Json(body)).await
 }
 
 async fn login_raw(app: &TestApp, username: &str, password: &str) -> (StatusCode, Value) {
@@ -31,11 +25,8 @@ async fn login_raw(app: &TestApp, username: &str, password: &str) -> (StatusCode
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_answers_201_with_the_user_and_names_are_unique_ignoring_case() {
     let app = spawn_app().await;
-    let (status, body) = register_raw(
-        &app,
-        json!({"username": "alice", "password": PASSWORD, "display_name": "Alice L."}),
-    )
-    .await;
+    let (status, body) =
+        register_raw(&app, json!({"username": "alice", "password": PASSWORD, "display_name": "Alice L."})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let user = &body["user"];
     assert!(user["id"].is_i64(), "{body}");
@@ -67,11 +58,7 @@ async fn bad_usernames_and_short_passwords_are_422() {
         let answer = register_raw(&app, json!({"username": "carol", "password": password})).await;
         assert_error(&answer, 422, "invalid_password");
     }
-    let answer = register_raw(
-        &app,
-        json!({"username": "carol", "password": PASSWORD, "display_name": "   "}),
-    )
-    .await;
+    let answer = register_raw(&app, json!({"username": "carol", "password": PASSWORD, "display_name": "   "})).await;
     assert_error(&answer, 422, "invalid_display_name");
     // None of those created the account.
     app.register("carol").await;
@@ -91,10 +78,7 @@ async fn logging_in_makes_a_device_and_wrong_credentials_are_one_401() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(
-        body["token"].as_str().is_some_and(|t| t.len() >= 20),
-        "{body}"
-    );
+    assert!(body["token"].as_str().is_some_and(|t| t.len() >= 20), "{body}");
     assert!(body["device_id"].is_i64(), "{body}");
     assert!(body["cursor"].is_string(), "{body}");
     assert_eq!(body["user"], user);
@@ -109,10 +93,7 @@ async fn logging_in_makes_a_device_and_wrong_credentials_are_one_401() {
     let unknown_user = login_raw(&app, "nobody", PASSWORD).await;
     let invalid_name = login_raw(&app, "?!", PASSWORD).await;
     assert_error(&wrong_password, 401, "invalid_credentials");
-    assert_eq!(
-        wrong_password, unknown_user,
-        "a wrong password and an unknown user answer the same"
-    );
+    assert_eq!(wrong_password, unknown_user, "a wrong password and an unknown user answer the same");
     assert_eq!(wrong_password, invalid_name);
 }
 
@@ -136,11 +117,7 @@ async fn me_answers_the_signed_in_user_by_bearer_or_cookie() {
         .await
         .unwrap();
     let (status, body) = read(response).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the cookie carries the token: {body}"
-    );
+    assert_eq!(status, StatusCode::OK, "the cookie carries the token: {body}");
     assert_eq!(body["user"]["id"], user["id"]);
 }
 
@@ -182,9 +159,5 @@ async fn logging_out_kills_the_token_at_once_and_only_that_one() {
     );
 
     let (status, body) = app.get(&other.token, "/api/v1/me").await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the other device stays signed in: {body}"
-    );
+    assert_eq!(status, StatusCode::OK, "the other device stays signed in: {body}");
 }

@@ -11,9 +11,7 @@ async fn register_named(app: &TestApp, username: &str, display_name: &str) -> Va
             Method::POST,
             "/api/v1/auth/register",
             None,
-            Body::Json(
-                json!({"username": username, "password": PASSWORD, "display_name": display_name}),
-            ),
+            Body::Json(json!({"username": username, "password": PASSWORD, "display_name": display_name})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -46,16 +44,8 @@ async fn users_are_found_by_part_of_their_name_ignoring_case() {
         }
     };
     assert_eq!(search("LIDD").await, ["alice"], "display name, other case");
-    assert_eq!(
-        search("ddel").await,
-        ["alice"],
-        "the middle of a display name"
-    );
-    assert_eq!(
-        search("ALIC").await,
-        ["alice", "malice"],
-        "prefix matches first"
-    );
+    assert_eq!(search("ddel").await, ["alice"], "the middle of a display name");
+    assert_eq!(search("ALIC").await, ["alice", "malice"], "prefix matches first");
     assert_eq!(search("uild").await, ["bob"]);
     assert_eq!(search("zzz").await, Vec::<String>::new());
 
@@ -97,11 +87,7 @@ async fn a_friend_request_reaches_the_other_side_and_accepting_tells_both() {
     assert_error(&answer, 403, "not_friends");
 
     let (status, body) = app
-        .post(
-            &a.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": b.user_id, "note": "we met at the party"}),
-        )
+        .post(&a.token, "/api/v1/friend-requests", json!({"user_id": b.user_id, "note": "we met at the party"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let request = body["request"].clone();
@@ -110,11 +96,8 @@ async fn a_friend_request_reaches_the_other_side_and_accepting_tells_both() {
     assert_eq!(request["to"]["id"], json!(b.user_id));
     assert_eq!(request["note"], json!("we met at the party"));
 
-    let (events, cb) = app
-        .expect_events(&b, &b.cursor, "friend.request", |e| {
-            !of_type(e, "friend.request").is_empty()
-        })
-        .await;
+    let (events, cb) =
+        app.expect_events(&b, &b.cursor, "friend.request", |e| !of_type(e, "friend.request").is_empty()).await;
     let got = of_type(&events, "friend.request");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["request"]["id"], json!(rid));
@@ -130,42 +113,23 @@ async fn a_friend_request_reaches_the_other_side_and_accepting_tells_both() {
     assert_eq!(lists["incoming"], json!([]), "{lists}");
 
     // Asking again, either way round, is a conflict.
-    let again = app
-        .post(
-            &a.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": b.user_id}),
-        )
-        .await;
+    let again = app.post(&a.token, "/api/v1/friend-requests", json!({"user_id": b.user_id})).await;
     assert_eq!(again.0, StatusCode::CONFLICT, "{}", again.1);
     error_code(&again.1);
-    let reverse = app
-        .post(
-            &b.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": a.user_id}),
-        )
-        .await;
+    let reverse = app.post(&b.token, "/api/v1/friend-requests", json!({"user_id": a.user_id})).await;
     assert_eq!(reverse.0, StatusCode::CONFLICT, "{}", reverse.1);
 
     // Only the asked may accept.
-    let wrong = app
-        .post_empty(&a.token, &format!("/api/v1/friend-requests/{rid}/accept"))
-        .await;
+    let wrong = app.post_empty(&a.token, &format!("/api/v1/friend-requests/{rid}/accept")).await;
     assert_error(&wrong, 404, "friend_request_not_found");
 
-    let (status, body) = app
-        .post_empty(&b.token, &format!("/api/v1/friend-requests/{rid}/accept"))
-        .await;
+    let (status, body) = app.post_empty(&b.token, &format!("/api/v1/friend-requests/{rid}/accept")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["id"], json!(a.user_id), "{body}");
 
     for (dev, cursor, other) in [(&a, a.cursor.clone(), &b), (&b, cb, &a)] {
-        let (events, _) = app
-            .expect_events(dev, &cursor, "friend.accepted", |e| {
-                !of_type(e, "friend.accepted").is_empty()
-            })
-            .await;
+        let (events, _) =
+            app.expect_events(dev, &cursor, "friend.accepted", |e| !of_type(e, "friend.accepted").is_empty()).await;
         let got = of_type(&events, "friend.accepted");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0]["user"]["id"], json!(other.user_id), "{}", got[0]);
@@ -173,29 +137,16 @@ async fn a_friend_request_reaches_the_other_side_and_accepting_tells_both() {
 
     for (dev, other) in [(&a, &b), (&b, &a)] {
         let (_, friends) = app.get(&dev.token, "/api/v1/friends").await;
-        let ids: Vec<&Value> = friends["friends"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| &u["id"])
-            .collect();
+        let ids: Vec<&Value> = friends["friends"].as_array().unwrap().iter().map(|u| &u["id"]).collect();
         assert_eq!(ids, [&json!(other.user_id)], "{friends}");
         let (_, lists) = app.get(&dev.token, "/api/v1/friend-requests").await;
         assert_eq!(lists, json!({"incoming": [], "outgoing": []}));
     }
 
     // Accepted requests are gone; friends cannot ask again.
-    let twice = app
-        .post_empty(&b.token, &format!("/api/v1/friend-requests/{rid}/accept"))
-        .await;
+    let twice = app.post_empty(&b.token, &format!("/api/v1/friend-requests/{rid}/accept")).await;
     assert_error(&twice, 404, "friend_request_not_found");
-    let (status, body) = app
-        .post(
-            &a.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": b.user_id}),
-        )
-        .await;
+    let (status, body) = app.post(&a.token, "/api/v1/friend-requests", json!({"user_id": b.user_id})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // Now they may talk.
@@ -208,26 +159,15 @@ async fn declining_tells_the_asker() {
     let a = app.user("alice").await;
     let c = app.user("carol").await;
 
-    let (status, body) = app
-        .post(
-            &c.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": a.user_id}),
-        )
-        .await;
+    let (status, body) = app.post(&c.token, "/api/v1/friend-requests", json!({"user_id": a.user_id})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let rid = body["request"]["id"].as_i64().unwrap();
 
-    let (status, body) = app
-        .post_empty(&a.token, &format!("/api/v1/friend-requests/{rid}/decline"))
-        .await;
+    let (status, body) = app.post_empty(&a.token, &format!("/api/v1/friend-requests/{rid}/decline")).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
-    let (events, _) = app
-        .expect_events(&c, &c.cursor, "friend.declined", |e| {
-            !of_type(e, "friend.declined").is_empty()
-        })
-        .await;
+    let (events, _) =
+        app.expect_events(&c, &c.cursor, "friend.declined", |e| !of_type(e, "friend.declined").is_empty()).await;
     let got = of_type(&events, "friend.declined");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["request_id"], json!(rid), "{}", got[0]);
@@ -251,16 +191,10 @@ async fn removing_a_friend_tells_the_other_and_ends_direct_messages() {
     app.send_ok(&a, b.user_id, "m1", "while friends").await;
     let cb = app.drain(&b).await;
 
-    let (status, body) = app
-        .delete(&a.token, &format!("/api/v1/friends/{}", b.user_id))
-        .await;
+    let (status, body) = app.delete(&a.token, &format!("/api/v1/friends/{}", b.user_id)).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
-    let (events, _) = app
-        .expect_events(&b, &cb, "friend.removed", |e| {
-            !of_type(e, "friend.removed").is_empty()
-        })
-        .await;
+    let (events, _) = app.expect_events(&b, &cb, "friend.removed", |e| !of_type(e, "friend.removed").is_empty()).await;
     let got = of_type(&events, "friend.removed");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["user_id"], json!(a.user_id), "{}", got[0]);
@@ -271,9 +205,7 @@ async fn removing_a_friend_tells_the_other_and_ends_direct_messages() {
         let answer = read(app.send(dev, other.user_id, "after", "still there?").await).await;
         assert_error(&answer, 403, "not_friends");
     }
-    let again = app
-        .delete(&a.token, &format!("/api/v1/friends/{}", b.user_id))
-        .await;
+    let again = app.delete(&a.token, &format!("/api/v1/friends/{}", b.user_id)).await;
     assert_error(&again, 404, "friend_not_found");
 
     // History stays readable.
@@ -282,8 +214,5 @@ async fn removing_a_friend_tells_the_other_and_ends_direct_messages() {
 }
 
 fn message_bodies_of(messages: &[Value]) -> Vec<&str> {
-    messages
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect()
+    messages.iter().map(|m| m["body"].as_str().unwrap()).collect()
 }

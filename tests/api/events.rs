@@ -34,10 +34,7 @@ async fn a_held_poll_answers_within_200ms_of_a_send() {
     };
     // Let the poll reach the server and be held.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !poller.is_finished(),
-        "nothing was pending, so the poll is held"
-    );
+    assert!(!poller.is_finished(), "nothing was pending, so the poll is held");
 
     let send_started = Instant::now();
     let response = app.send(&a, b.user_id, "m1", "hello").await;
@@ -46,23 +43,13 @@ async fn a_held_poll_answers_within_200ms_of_a_send() {
 
     let polled = poller.await.unwrap();
     assert_eq!(polled.status, StatusCode::OK, "{}", polled.body);
-    assert!(
-        polled.at >= send_started,
-        "the poll answered before the send"
-    );
+    assert!(polled.at >= send_started, "the poll answered before the send");
     let latency = polled.at.saturating_duration_since(sent);
     eprintln!("the held poll answered {latency:?} after the send's 201");
-    assert!(
-        latency < Duration::from_millis(200),
-        "the held poll answered {latency:?} after the send's 201"
-    );
+    assert!(latency < Duration::from_millis(200), "the held poll answered {latency:?} after the send's 201");
     let events = polled.body["events"].as_array().unwrap();
     assert_eq!(message_bodies(events), ["hello"], "{}", polled.body);
-    assert_ne!(
-        polled.body["cursor"],
-        json!(cb),
-        "the cursor moves past the event"
-    );
+    assert_ne!(polled.body["cursor"], json!(cb), "the cursor moves past the event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,10 +60,7 @@ async fn a_poll_with_nothing_pending_answers_empty_after_its_timeout() {
     let started = Instant::now();
     let answer = app.poll(&b, Some(&cb), 1).await;
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(900) && took <= Duration::from_secs(3),
-        "timeout=1 answered after {took:?}"
-    );
+    assert!(took >= Duration::from_millis(900) && took <= Duration::from_secs(3), "timeout=1 answered after {took:?}");
     assert_eq!(answer, json!({"cursor": cb, "events": [], "more": false}));
 }
 
@@ -99,10 +83,7 @@ async fn a_second_poll_on_the_same_device_supersedes_the_first() {
     };
     let first = first.await.unwrap();
     let took = first.at.saturating_duration_since(second_started);
-    assert!(
-        took < Duration::from_secs(2),
-        "the superseded poll answered {took:?} after the newer one started"
-    );
+    assert!(took < Duration::from_secs(2), "the superseded poll answered {took:?} after the newer one started");
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(
         first.body,
@@ -115,10 +96,7 @@ async fn a_second_poll_on_the_same_device_supersedes_the_first() {
     app.send_ok(&a, b.user_id, "m1", "to the newer poll").await;
     let second = second.await.unwrap();
     assert_eq!(second.status, StatusCode::OK);
-    assert_eq!(
-        message_bodies(second.body["events"].as_array().unwrap()),
-        ["to the newer poll"]
-    );
+    assert_eq!(message_bodies(second.body["events"].as_array().unwrap()), ["to the newer poll"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,8 +106,7 @@ async fn events_sent_while_no_poll_is_held_arrive_in_order_on_the_next_poll() {
 
     let mut expected = Vec::new();
     for i in 1..=5 {
-        app.send_ok(&a, b.user_id, &format!("m{i}"), &format!("message {i}"))
-            .await;
+        app.send_ok(&a, b.user_id, &format!("m{i}"), &format!("message {i}")).await;
         expected.push(format!("message {i}"));
     }
 
@@ -154,10 +131,7 @@ async fn a_device_reconnecting_without_a_cursor_resumes_from_its_acknowledged_on
 
     app.send_ok(&a, b.user_id, "m1", "before the ack").await;
     let answer = app.poll(&b, Some(&c0), 5).await;
-    assert_eq!(
-        message_bodies(answer["events"].as_array().unwrap()),
-        ["before the ack"]
-    );
+    assert_eq!(message_bodies(answer["events"].as_array().unwrap()), ["before the ack"]);
     let c1 = answer["cursor"].as_str().unwrap().to_owned();
     // Polling with C acknowledges C.
     app.poll(&b, Some(&c1), 0).await;
@@ -165,12 +139,7 @@ async fn a_device_reconnecting_without_a_cursor_resumes_from_its_acknowledged_on
     app.send_ok(&a, b.user_id, "m2", "after the ack").await;
     // Reconnect without a cursor: resume from C1, neither from the login cursor nor from C0.
     let p = app.poll_raw(&b, None, 5).await;
-    assert_eq!(
-        p.status,
-        StatusCode::OK,
-        "poll without a cursor: {}",
-        p.body
-    );
+    assert_eq!(p.status, StatusCode::OK, "poll without a cursor: {}", p.body);
     assert_eq!(
         message_bodies(p.body["events"].as_array().unwrap()),
         ["after the ack"],
@@ -188,18 +157,12 @@ async fn a_shutdown_answers_held_polls_and_the_acknowledged_cursor_survives_a_re
     let c1 = answer["cursor"].as_str().unwrap().to_owned();
     // Acknowledging that makes a delivery receipt; take it too.
     let (_, c1) = app
-        .expect_events(&b, &c1, "conversation.delivered", |e| {
-            !of_type(e, "conversation.delivered").is_empty()
-        })
+        .expect_events(&b, &c1, "conversation.delivered", |e| !of_type(e, "conversation.delivered").is_empty())
         .await;
 
     // Acknowledge C1 with a poll that is held when the server stops.
     let held = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url("/api/v1/events"),
-            b.token.clone(),
-        );
+        let (client, url, token) = (app.client.clone(), app.url("/api/v1/events"), b.token.clone());
         tokio::spawn(async move {
             let response = client
                 .get(url)
@@ -254,13 +217,7 @@ async fn two_devices_of_one_user_both_get_every_event() {
 
     // Other events reach both devices too: a friend request to bob.
     let carol = app.user("carol").await;
-    let (status, _) = app
-        .post(
-            &carol.token,
-            "/api/v1/friend-requests",
-            json!({"user_id": b1.user_id}),
-        )
-        .await;
+    let (status, _) = app.post(&carol.token, "/api/v1/friend-requests", json!({"user_id": b1.user_id})).await;
     assert_eq!(status, StatusCode::CREATED);
     let want = |events: &[Value]| !of_type(events, "friend.request").is_empty();
     app.expect_events(&b1, &c1, "friend.request", want).await;
@@ -299,10 +256,7 @@ async fn delivery_and_read_receipts_reach_the_sender() {
 
     // B receives the messages…
     let answer = app.poll(&b, Some(&cb), 5).await;
-    assert_eq!(
-        message_bodies(answer["events"].as_array().unwrap()),
-        ["are you there?", "hello?", "did you get this?"]
-    );
+    assert_eq!(message_bodies(answer["events"].as_array().unwrap()), ["are you there?", "hello?", "did you get this?"]);
     // …and acknowledges it by polling with the new cursor.
     let cb1 = answer["cursor"].as_str().unwrap().to_owned();
     let ack = app.poll(&b, Some(&cb1), 0).await;
@@ -315,28 +269,15 @@ async fn delivery_and_read_receipts_reach_the_sender() {
         })
         .await;
     let receipts = of_type(&events, "conversation.delivered");
-    assert_eq!(
-        receipts.len(),
-        1,
-        "one receipt up to the newest message: {}",
-        Value::from(events.clone())
-    );
+    assert_eq!(receipts.len(), 1, "one receipt up to the newest message: {}", Value::from(events.clone()));
     for (k, v) in delivered.as_object().unwrap() {
         assert_eq!(&receipts[0][k], v, "delivered.{k}: {}", receipts[0]);
     }
 
-    let (status, body) = app
-        .post(
-            &b.token,
-            &format!("/api/v1/conversations/{cid}/read"),
-            json!({"seq": seq}),
-        )
-        .await;
+    let (status, body) = app.post(&b.token, &format!("/api/v1/conversations/{cid}/read"), json!({"seq": seq})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (events, _) = app
-        .expect_events(&a, &ca, "conversation.read", |events| {
-            !of_type(events, "conversation.read").is_empty()
-        })
+        .expect_events(&a, &ca, "conversation.read", |events| !of_type(events, "conversation.read").is_empty())
         .await;
     let reads = of_type(&events, "conversation.read");
     assert_eq!(reads.len(), 1, "{}", Value::from(events.clone()));
@@ -346,8 +287,7 @@ async fn delivery_and_read_receipts_reach_the_sender() {
 
     // The reader's own devices learn of it too.
     let want = |events: &[Value]| !of_type(events, "conversation.read").is_empty();
-    app.expect_events(&b, &cb2, "its own conversation.read", want)
-        .await;
+    app.expect_events(&b, &cb2, "its own conversation.read", want).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,11 +336,7 @@ async fn presence_goes_online_and_offline_once() {
         let answer = app.poll(&b, Some(&cb), 1).await;
         cb = answer["cursor"].as_str().unwrap().to_owned();
     }
-    assert_eq!(
-        friends_online(app.clone(), a.clone()).await,
-        json!(true),
-        "bob is online while he polls"
-    );
+    assert_eq!(friends_online(app.clone(), a.clone()).await, json!(true), "bob is online while he polls");
     let b_stopped = Instant::now();
 
     // After the grace and a sweeper tick, B is offline; give it plenty of time, then a
@@ -408,8 +344,7 @@ async fn presence_goes_online_and_offline_once() {
     let deadline = b_stopped + PRESENCE_GRACE + Duration::from_secs(8);
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if friends_online(app.clone(), a.clone()).await == json!(false) || Instant::now() > deadline
-        {
+        if friends_online(app.clone(), a.clone()).await == json!(false) || Instant::now() > deadline {
             break;
         }
     }
@@ -423,15 +358,11 @@ async fn presence_goes_online_and_offline_once() {
         "one presence online:true despite re-polls, then one online:false; A saw {}",
         Value::from(seen.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>())
     );
-    let offline_at = seen
-        .iter()
-        .find(|(_, e)| kind(e) == "presence" && e["online"] == json!(false))
-        .map(|(at, _)| *at)
-        .unwrap();
+    let offline_at =
+        seen.iter().find(|(_, e)| kind(e) == "presence" && e["online"] == json!(false)).map(|(at, _)| *at).unwrap();
     let after = offline_at.saturating_duration_since(b_stopped);
     assert!(
-        after >= PRESENCE_GRACE - Duration::from_millis(100)
-            && after <= PRESENCE_GRACE + Duration::from_secs(4),
+        after >= PRESENCE_GRACE - Duration::from_millis(100) && after <= PRESENCE_GRACE + Duration::from_secs(4),
         "offline was announced {after:?} after bob's last poll (grace {PRESENCE_GRACE:?})"
     );
     assert_eq!(friends_online(app.clone(), a.clone()).await, json!(false));
@@ -439,10 +370,7 @@ async fn presence_goes_online_and_offline_once() {
     // Presence goes to friends only.
     let answer = app.poll(&stranger, Some(&stranger.cursor), 0).await;
     let events = answer["events"].as_array().unwrap();
-    assert!(
-        of_type(events, "presence").is_empty(),
-        "a stranger sees no presence: {answer}"
-    );
+    assert!(of_type(events, "presence").is_empty(), "a stranger sees no presence: {answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,11 +396,7 @@ async fn eight_concurrent_senders_get_gapless_seqs_and_the_receiver_gets_each_me
         tokio::spawn(async move {
             let mut cursor = c0;
             let mut messages = Vec::new();
-            let gave_up = || {
-                done_rx
-                    .borrow()
-                    .is_some_and(|t| t.elapsed() > Duration::from_secs(10))
-            };
+            let gave_up = || done_rx.borrow().is_some_and(|t| t.elapsed() > Duration::from_secs(10));
             while messages.len() < TOTAL && !gave_up() {
                 let answer = app.poll(&b, Some(&cursor), 5).await;
                 cursor = answer["cursor"].as_str().unwrap().to_owned();
@@ -492,9 +416,7 @@ async fn eight_concurrent_senders_get_gapless_seqs_and_the_receiver_gets_each_me
             let (app, to) = (app.clone(), b.user_id);
             tokio::spawn(async move {
                 for i in 0..EACH {
-                    let response = app
-                        .send(&dev, to, &format!("s{s}-{i}"), &format!("sender {s} #{i}"))
-                        .await;
+                    let response = app.send(&dev, to, &format!("s{s}-{i}"), &format!("sender {s} #{i}")).await;
                     let status = response.status();
                     assert_eq!(status, StatusCode::CREATED, "{:?}", read(response).await);
                 }
@@ -511,29 +433,18 @@ async fn eight_concurrent_senders_get_gapless_seqs_and_the_receiver_gets_each_me
     let mut history = Vec::new();
     let mut after = 0;
     loop {
-        let page = app
-            .history(&b, &cid, &format!("after_seq={after}&limit=200"))
-            .await;
+        let page = app.history(&b, &cid, &format!("after_seq={after}&limit=200")).await;
         if page.is_empty() {
             break;
         }
         assert!(page.len() <= 200, "a page holds at most the limit");
-        assert!(
-            page[0]["seq"].as_i64().unwrap() > after,
-            "a page after_seq={after} starts after it"
-        );
-        assert!(
-            history.len() < TOTAL,
-            "history goes beyond {TOTAL} messages"
-        );
+        assert!(page[0]["seq"].as_i64().unwrap() > after, "a page after_seq={after} starts after it");
+        assert!(history.len() < TOTAL, "history goes beyond {TOTAL} messages");
         after = page.last().unwrap()["seq"].as_i64().unwrap();
         history.extend(page);
     }
     assert_eq!(seqs(&history), (1..=TOTAL as i64).collect::<Vec<_>>());
-    let keys: HashSet<&str> = history
-        .iter()
-        .map(|m| m["client_msg_id"].as_str().unwrap())
-        .collect();
+    let keys: HashSet<&str> = history.iter().map(|m| m["client_msg_id"].as_str().unwrap()).collect();
     assert_eq!(keys.len(), TOTAL, "every client_msg_id stored once");
     for s in 0..SENDERS {
         // Each sender's own messages keep their order.
@@ -570,10 +481,7 @@ async fn eight_concurrent_senders_get_gapless_seqs_and_the_receiver_gets_each_me
             break;
         }
     }
-    assert!(
-        saw_more,
-        "a {TOTAL}-message backlog does not fit one answer"
-    );
+    assert!(saw_more, "a {TOTAL}-message backlog does not fit one answer");
     check_stream("the replayed poll stream", &replay, &history);
 }
 
@@ -585,16 +493,9 @@ fn check_stream(what: &str, got: &[Value], history: &[Value]) {
     }
     let dups: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(dups.is_empty(), "{what}: duplicated message ids {dups:?}");
-    let missing = history
-        .iter()
-        .filter(|m| !count.contains_key(&m["id"].as_i64().unwrap()))
-        .count();
+    let missing = history.iter().filter(|m| !count.contains_key(&m["id"].as_i64().unwrap())).count();
     assert_eq!(missing, 0, "{what}: {missing} messages never arrived");
     assert_eq!(got.len(), history.len(), "{what}: message count");
-    assert_eq!(
-        seqs(got),
-        seqs(history),
-        "{what}: messages arrive in seq order"
-    );
+    assert_eq!(seqs(got), seqs(history), "{what}: messages arrive in seq order");
     assert_eq!(got, history, "{what}: messages as stored");
 }

@@ -16,15 +16,21 @@ impl TestApp {
 
     /// Creates a group owned by `owner`; answers it.
     pub async fn create_group(&self, owner: &Device, name: &str, policy: &str) -> Value {
-        let (status, body) = self.post(&owner.token, "/api/v1/groups", json!({"name": name, "join_policy": policy})).await;
+        let (status, body) =
+            self.post(&owner.token, "/api/v1/groups", json!({"name": name, "join_policy": policy})).await;
         assert_eq!(status, StatusCode::CREATED, "create group: {body}");
         body["group"].clone()
     }
 
     /// Sends a group message that must be stored; answers the message.
     pub async fn send_group(&self, dev: &Device, group: i64, client_msg_id: &str, body: &str) -> Value {
-        let (status, answer) =
-            self.post(&dev.token, "/api/v1/messages", json!({"to": {"group": group}, "client_msg_id": client_msg_id, "body": body})).await;
+        let (status, answer) = self
+            .post(
+                &dev.token,
+                "/api/v1/messages",
+                json!({"to": {"group": group}, "client_msg_id": client_msg_id, "body": body}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "group send: {answer}");
         answer["message"].clone()
     }
@@ -48,7 +54,7 @@ async fn group_of(app: &TestApp, n: usize) -> (Vec<Device>, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_message_reaches_every_held_poll_within_200ms_and_offline_members_later() {
-    let app = spawn_app().await;
+    let app = std::sync::Arc::new(spawn_app().await);
     let (members, id) = group_of(&app, 5).await;
     let cid = format!("g{id}");
     let second = app.login(&members[0].username).await;
@@ -74,7 +80,11 @@ async fn a_group_message_reaches_every_held_poll_within_200ms_and_offline_member
         assert_eq!(news.len(), 1, "{}", polled.body);
         assert_eq!(news[0]["message"]["conversation_id"], cid);
         let after_ack = polled.at.saturating_duration_since(acked);
-        assert!(after_ack < Duration::from_millis(200), "answered {after_ack:?} after the 201 ({:?} after the send)", polled.at - sent_at);
+        assert!(
+            after_ack < Duration::from_millis(200),
+            "answered {after_ack:?} after the 201 ({:?} after the send)",
+            polled.at - sent_at
+        );
     }
     let events = app.poll(&offline, Some(&offline.cursor), 0).await;
     let bodies = message_bodies(events["events"].as_array().unwrap());
@@ -84,7 +94,7 @@ async fn a_group_message_reaches_every_held_poll_within_200ms_and_offline_member
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_concurrent_senders_give_every_member_seqs_1_to_400_exactly_once() {
-    let app = spawn_app().await;
+    let app = std::sync::Arc::new(spawn_app().await);
     let (members, id) = group_of(&app, 5).await;
     let cursors: Vec<String> = {
         let mut v = Vec::new();
@@ -107,10 +117,10 @@ async fn four_concurrent_senders_give_every_member_seqs_1_to_400_exactly_once() 
         s.await.unwrap();
     }
     for (dev, cursor) in members.iter().zip(cursors) {
-        let (events, _) = app
-            .collect_until(dev, &cursor, Duration::from_secs(20), |e| of_type(e, "message.new").len() >= 400)
-            .await;
-        let mut seqs: Vec<i64> = of_type(&events, "message.new").iter().map(|e| e["message"]["seq"].as_i64().unwrap()).collect();
+        let (events, _) =
+            app.collect_until(dev, &cursor, Duration::from_secs(20), |e| of_type(e, "message.new").len() >= 400).await;
+        let mut seqs: Vec<i64> =
+            of_type(&events, "message.new").iter().map(|e| e["message"]["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs.len(), 400, "{} got each message once", dev.username);
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order for {}", dev.username);
         seqs.dedup();
@@ -125,29 +135,57 @@ async fn who_may_do_what_in_a_group() {
     let (owner, admin, member, removed) = (&m[0], &m[1], &m[2], &m[3]);
     let stranger = app.user("stranger").await;
     let g = |p: &str| format!("/api/v1/groups/{id}{p}");
-    assert_eq!(app.patch(&owner.token, &g(&format!("/members/{}", admin.user_id)), json!({"role": "admin"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.patch(&owner.token, &g(&format!("/members/{}", admin.user_id)), json!({"role": "admin"})).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.delete(&owner.token, &g(&format!("/members/{}", removed.user_id))).await.0, StatusCode::NO_CONTENT);
 
     // Strangers and removed members: no reading, no posting, no member list.
     for outsider in [&stranger, removed] {
-        assert_error(&app.get(&outsider.token, &format!("/api/v1/conversations/g{id}/messages")).await, 403, "not_member");
+        assert_error(
+            &app.get(&outsider.token, &format!("/api/v1/conversations/g{id}/messages")).await,
+            403,
+            "not_member",
+        );
         assert_error(&app.get(&outsider.token, &g("/members")).await, 403, "not_member");
-        let send = app.post(&outsider.token, "/api/v1/messages", json!({"to": {"group": id}, "client_msg_id": "x", "body": "hi"})).await;
+        let send = app
+            .post(&outsider.token, "/api/v1/messages", json!({"to": {"group": id}, "client_msg_id": "x", "body": "hi"}))
+            .await;
         assert_error(&send, 403, "not_member");
-        assert_error(&app.post(&outsider.token, &g("/members"), json!({"user_id": outsider.user_id})).await, 403, "not_member");
+        assert_error(
+            &app.post(&outsider.token, &g("/members"), json!({"user_id": outsider.user_id})).await,
+            403,
+            "not_member",
+        );
     }
     // Plain members: no admin actions.
-    assert_error(&app.post(&member.token, &g("/members"), json!({"user_id": stranger.user_id})).await, 403, "not_allowed");
+    assert_error(
+        &app.post(&member.token, &g("/members"), json!({"user_id": stranger.user_id})).await,
+        403,
+        "not_allowed",
+    );
     assert_error(&app.delete(&member.token, &g(&format!("/members/{}", admin.user_id))).await, 403, "not_allowed");
     assert_error(&app.patch(&member.token, &g(""), json!({"name": "mine now"})).await, 403, "not_allowed");
     assert_error(&app.get(&member.token, &g("/requests")).await, 403, "not_allowed");
     // Admins: no owner actions, and no removing their equals.
     assert_error(&app.delete(&admin.token, &g("")).await, 403, "not_allowed");
-    assert_error(&app.post(&admin.token, &g("/transfer"), json!({"user_id": member.user_id})).await, 403, "not_allowed");
-    assert_error(&app.patch(&admin.token, &g(&format!("/members/{}", member.user_id)), json!({"role": "admin"})).await, 403, "not_allowed");
+    assert_error(
+        &app.post(&admin.token, &g("/transfer"), json!({"user_id": member.user_id})).await,
+        403,
+        "not_allowed",
+    );
+    assert_error(
+        &app.patch(&admin.token, &g(&format!("/members/{}", member.user_id)), json!({"role": "admin"})).await,
+        403,
+        "not_allowed",
+    );
     assert_error(&app.delete(&admin.token, &g(&format!("/members/{}", owner.user_id))).await, 403, "not_allowed");
     // What admins may do.
-    assert_eq!(app.post(&admin.token, &g("/members"), json!({"user_id": stranger.user_id})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&admin.token, &g("/members"), json!({"user_id": stranger.user_id})).await.0,
+        StatusCode::CREATED
+    );
     assert_eq!(app.delete(&admin.token, &g(&format!("/members/{}", stranger.user_id))).await.0, StatusCode::NO_CONTENT);
     let (s, renamed) = app.patch(&admin.token, &g(""), json!({"name": "Renamed"})).await;
     assert_eq!(s, 200, "{renamed}");
@@ -157,8 +195,12 @@ async fn who_may_do_what_in_a_group() {
     assert_error(&app.get(&owner.token, "/api/v1/groups/999999").await, 404, "group_not_found");
     // Roles as listed.
     let (_, list) = app.get(&member.token, &g("/members")).await;
-    let roles: Vec<(i64, String)> =
-        list["members"].as_array().unwrap().iter().map(|m| (m["user"]["id"].as_i64().unwrap(), m["role"].as_str().unwrap().to_owned())).collect();
+    let roles: Vec<(i64, String)> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user"]["id"].as_i64().unwrap(), m["role"].as_str().unwrap().to_owned()))
+        .collect();
     assert_eq!(roles[0], (owner.user_id, "owner".into()));
     assert!(roles.contains(&(admin.user_id, "admin".into())));
     assert_eq!(roles.len(), 3);
@@ -178,32 +220,46 @@ async fn approval_transfer_and_dissolve_end_to_end() {
     assert_eq!((status.as_u16(), body["status"].as_str()), (202, Some("requested")), "{body}");
     assert_error(&app.post_empty(&asker.token, &format!("/api/v1/groups/{id}/join")).await, 409, "request_pending");
     app.post_empty(&declined.token, &format!("/api/v1/groups/{id}/join")).await;
-    let (events, owner_cursor) =
-        app.expect_events(&owner, &owner_cursor, "two join requests", |e| of_type(e, "group.join_request").len() == 2).await;
+    let (events, owner_cursor) = app
+        .expect_events(&owner, &owner_cursor, "two join requests", |e| of_type(e, "group.join_request").len() == 2)
+        .await;
     assert_eq!(of_type(&events, "group.join_request")[0]["user"]["id"], asker.user_id);
     let (_, requests) = app.get(&owner.token, &format!("/api/v1/groups/{id}/requests")).await;
     assert_eq!(requests["requests"].as_array().unwrap().len(), 2);
     assert_error(&app.get(&asker.token, &format!("/api/v1/conversations/g{id}/messages")).await, 403, "not_member");
 
-    let (status, accepted) = app.post_empty(&owner.token, &format!("/api/v1/groups/{id}/requests/{}/accept", asker.user_id)).await;
+    let (status, accepted) =
+        app.post_empty(&owner.token, &format!("/api/v1/groups/{id}/requests/{}/accept", asker.user_id)).await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     assert_eq!(accepted["group"]["member_count"], 2);
-    let (status, _) = app.post_empty(&owner.token, &format!("/api/v1/groups/{id}/requests/{}/decline", declined.user_id)).await;
+    let (status, _) =
+        app.post_empty(&owner.token, &format!("/api/v1/groups/{id}/requests/{}/decline", declined.user_id)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    app.expect_events(&declined, &declined.cursor, "group.join_declined", |e| !of_type(e, "group.join_declined").is_empty()).await;
-    let (events, asker_cursor) =
-        app.expect_events(&asker, &asker.cursor, "group.member_joined", |e| !of_type(e, "group.member_joined").is_empty()).await;
+    app.expect_events(&declined, &declined.cursor, "group.join_declined", |e| {
+        !of_type(e, "group.join_declined").is_empty()
+    })
+    .await;
+    let (events, asker_cursor) = app
+        .expect_events(&asker, &asker.cursor, "group.member_joined", |e| !of_type(e, "group.member_joined").is_empty())
+        .await;
     assert_eq!(of_type(&events, "group.member_joined")[0]["user"]["id"], asker.user_id);
     let list = app.conversations(&asker).await;
-    assert!(list["conversations"].as_array().unwrap().iter().any(|c| c["id"] == format!("g{id}")), "the joiner has the conversation");
+    assert!(
+        list["conversations"].as_array().unwrap().iter().any(|c| c["id"] == format!("g{id}")),
+        "the joiner has the conversation"
+    );
 
     // Transfer: the asker owns it, the old owner is an admin and may leave.
-    let (status, moved) = app.post(&owner.token, &format!("/api/v1/groups/{id}/transfer"), json!({"user_id": asker.user_id})).await;
+    let (status, moved) =
+        app.post(&owner.token, &format!("/api/v1/groups/{id}/transfer"), json!({"user_id": asker.user_id})).await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     assert_eq!(moved["group"]["owner_id"], asker.user_id);
-    let (events, asker_cursor) =
-        app.expect_events(&asker, &asker_cursor, "the new owner's role", |e| !of_type(e, "group.member_role").is_empty()).await;
-    assert!(of_type(&events, "group.member_role").iter().any(|e| e["user_id"] == asker.user_id && e["role"] == "owner"));
+    let (events, asker_cursor) = app
+        .expect_events(&asker, &asker_cursor, "the new owner's role", |e| !of_type(e, "group.member_role").is_empty())
+        .await;
+    assert!(of_type(&events, "group.member_role")
+        .iter()
+        .any(|e| e["user_id"] == asker.user_id && e["role"] == "owner"));
     app.send_group(&owner, id, "before-dissolve", "last words").await;
 
     // Dissolve: every member learns it and loses access.
@@ -211,7 +267,9 @@ async fn approval_transfer_and_dissolve_end_to_end() {
     for (dev, cursor) in [(&asker, asker_cursor.as_str()), (&owner, owner_cursor.as_str())] {
         app.expect_events(dev, cursor, "group.dissolved", |e| !of_type(e, "group.dissolved").is_empty()).await;
         assert_error(&app.get(&dev.token, &format!("/api/v1/conversations/g{id}/messages")).await, 403, "not_member");
-        let send = app.post(&dev.token, "/api/v1/messages", json!({"to": {"group": id}, "client_msg_id": "late", "body": "hi"})).await;
+        let send = app
+            .post(&dev.token, "/api/v1/messages", json!({"to": {"group": id}, "client_msg_id": "late", "body": "hi"}))
+            .await;
         assert_error(&send, 403, "not_member");
         let list = app.conversations(dev).await;
         assert!(list["conversations"].as_array().unwrap().iter().all(|c| c["id"] != format!("g{id}")));
@@ -226,8 +284,13 @@ async fn leaving_members_see_nothing_after_and_late_joiners_see_history_only_if_
     let leaver = app.user("leaver").await;
     let late = app.user("late").await;
     let open = app.create_group(&owner, "Open History", "open").await["id"].as_i64().unwrap();
-    let (s, hidden) =
-        app.post(&owner.token, "/api/v1/groups", json!({"name": "Hidden History", "history_visible_to_new_members": false})).await;
+    let (s, hidden) = app
+        .post(
+            &owner.token,
+            "/api/v1/groups",
+            json!({"name": "Hidden History", "history_visible_to_new_members": false}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let hidden = hidden["group"]["id"].as_i64().unwrap();
     for id in [open, hidden] {
@@ -245,11 +308,19 @@ async fn leaving_members_see_nothing_after_and_late_joiners_see_history_only_if_
         app.post_empty(&late.token, &format!("/api/v1/groups/{id}/join")).await;
         app.send_group(&owner, id, &format!("late-{id}"), "welcome").await;
     }
-    let open_history: Vec<String> =
-        app.history(&late, &format!("g{open}"), "").await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    let open_history: Vec<String> = app
+        .history(&late, &format!("g{open}"), "")
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(open_history, ["before you came", "you are gone", "welcome"]);
-    let hidden_history: Vec<String> =
-        app.history(&late, &format!("g{hidden}"), "").await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    let hidden_history: Vec<String> = app
+        .history(&late, &format!("g{hidden}"), "")
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(hidden_history, ["welcome"], "history before joining stays hidden");
 }
 
@@ -271,17 +342,36 @@ async fn recall_works_inside_the_window_and_admins_recall_any_time() {
     let cid = format!("g{id}");
     let cursor = app.drain(other).await;
     let first = app.send_group(sender, id, "r1", "oops").await;
-    assert_eq!(app.delete(&sender.token, &format!("/api/v1/conversations/{cid}/messages/{}", first["seq"])).await.0, StatusCode::NO_CONTENT);
-    let (events, _) = app.expect_events(other, &cursor, "message.recalled", |e| !of_type(e, "message.recalled").is_empty()).await;
+    assert_eq!(
+        app.delete(&sender.token, &format!("/api/v1/conversations/{cid}/messages/{}", first["seq"])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (events, _) =
+        app.expect_events(other, &cursor, "message.recalled", |e| !of_type(e, "message.recalled").is_empty()).await;
     assert_eq!(of_type(&events, "message.recalled")[0]["seq"], first["seq"]);
     let history = app.history(other, &cid, "").await;
     assert_eq!(history[0]["recalled"], true);
     assert_eq!(history[0]["body"], "", "the old text is gone");
 
     let second = app.send_group(sender, id, "r2", "keep me").await;
-    assert_error(&app.delete(&other.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await, 403, "not_sender");
+    assert_error(
+        &app.delete(&other.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await,
+        403,
+        "not_sender",
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_error(&app.delete(&sender.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await, 403, "recall_window_passed");
-    assert_eq!(app.delete(&owner.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await.0, StatusCode::NO_CONTENT);
-    assert_error(&app.delete(&owner.token, &format!("/api/v1/conversations/{cid}/messages/99")).await, 404, "message_not_found");
+    assert_error(
+        &app.delete(&sender.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await,
+        403,
+        "recall_window_passed",
+    );
+    assert_eq!(
+        app.delete(&owner.token, &format!("/api/v1/conversations/{cid}/messages/{}", second["seq"])).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        &app.delete(&owner.token, &format!("/api/v1/conversations/{cid}/messages/99")).await,
+        404,
+        "message_not_found",
+    );
 }

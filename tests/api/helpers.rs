@@ -97,10 +97,7 @@ pub struct Polled {
 
 fn fresh_data_dir() -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     std::env::temp_dir().join(format!(
         "webim-test-{}-{}-{nanos}",
         std::process::id(),
@@ -123,11 +120,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     config.presence_grace = PRESENCE_GRACE;
     change(&mut config);
     let (addr, shutdown, server) = start(config.clone()).await;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().unwrap();
     TestApp {
         addr,
         base: format!("http://{addr}"),
@@ -201,8 +194,7 @@ pub fn parse_body(bytes: &[u8]) -> Value {
     if bytes.is_empty() {
         return Value::Null;
     }
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// Reads a response into (status, json).
@@ -224,10 +216,7 @@ pub fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
 
 /// The bodies of the `message.new` events, in order.
 pub fn message_bodies(events: &[Value]) -> Vec<String> {
-    of_type(events, "message.new")
-        .iter()
-        .map(|e| e["message"]["body"].as_str().unwrap().to_owned())
-        .collect()
+    of_type(events, "message.new").iter().map(|e| e["message"]["body"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Checks the error shape `{"error":{"code":..,"message":..}}`; answers the code or what
@@ -237,25 +226,13 @@ pub fn error_shape(body: &Value) -> Result<String, String> {
     if obj.len() != 1 {
         return Err("the body holds more than `error`".into());
     }
-    let error = obj
-        .get("error")
-        .and_then(Value::as_object)
-        .ok_or("`error` is missing or no object")?;
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .ok_or("`error.message` is missing or no string")?;
+    let error = obj.get("error").and_then(Value::as_object).ok_or("`error` is missing or no object")?;
+    let message = error.get("message").and_then(Value::as_str).ok_or("`error.message` is missing or no string")?;
     if message.trim().is_empty() {
         return Err("`error.message` is empty".into());
     }
-    let code = error
-        .get("code")
-        .and_then(Value::as_str)
-        .ok_or("`error.code` is missing or no string")?;
-    let snake = !code.is_empty()
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let code = error.get("code").and_then(Value::as_str).ok_or("`error.code` is missing or no string")?;
+    let snake = !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !snake {
         return Err("`error.code` is not snake_case".into());
     }
@@ -282,13 +259,7 @@ impl TestApp {
     }
 
     /// Any request; `token` as a bearer token when given.
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Body,
-    ) -> (StatusCode, Value) {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Body) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -303,26 +274,22 @@ impl TestApp {
 
     /// `GET path` with a bearer token.
     pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        self.request(Method::GET, path, Some(token), Body::None)
-            .await
+        self.request(Method::GET, path, Some(token), Body::None).await
     }
 
     /// `POST path` with a bearer token and a JSON body.
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::POST, path, Some(token), Body::Json(body))
-            .await
+        self.request(Method::POST, path, Some(token), Body::Json(body)).await
     }
 
     /// `POST path` with a bearer token and no body.
     pub async fn post_empty(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        self.request(Method::POST, path, Some(token), Body::None)
-            .await
+        self.request(Method::POST, path, Some(token), Body::None).await
     }
 
     /// `DELETE path` with a bearer token.
     pub async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        self.request(Method::DELETE, path, Some(token), Body::None)
-            .await
+        self.request(Method::DELETE, path, Some(token), Body::None).await
     }
 
     /// Registers `name` (password [`PASSWORD`]); answers the `user`.
@@ -335,12 +302,7 @@ impl TestApp {
                 Body::Json(json!({"username": name, "password": PASSWORD})),
             )
             .await;
-        assert_eq!(
-            answer.0,
-            StatusCode::CREATED,
-            "register {name}: {}",
-            answer.1
-        );
+        assert_eq!(answer.0, StatusCode::CREATED, "register {name}: {}", answer.1);
         answer.1["user"].clone()
     }
 
@@ -372,33 +334,16 @@ impl TestApp {
 
     /// `a` asks `b`, `b` accepts; answers the id of their direct conversation.
     pub async fn befriend(&self, a: &Device, b: &Device) -> String {
-        let (status, body) = self
-            .post(
-                &a.token,
-                "/api/v1/friend-requests",
-                json!({"user_id": b.user_id}),
-            )
-            .await;
+        let (status, body) = self.post(&a.token, "/api/v1/friend-requests", json!({"user_id": b.user_id})).await;
         assert_eq!(status, StatusCode::CREATED, "friend request: {body}");
         let id = body["request"]["id"].as_i64().expect("a request id");
-        let (status, body) = self
-            .post_empty(&b.token, &format!("/api/v1/friend-requests/{id}/accept"))
-            .await;
+        let (status, body) = self.post_empty(&b.token, &format!("/api/v1/friend-requests/{id}/accept")).await;
         assert_eq!(status, StatusCode::OK, "accept: {body}");
-        body["conversation_id"]
-            .as_str()
-            .expect("a conversation id")
-            .to_owned()
+        body["conversation_id"].as_str().expect("a conversation id").to_owned()
     }
 
     /// Sends a direct message; the raw response.
-    pub async fn send(
-        &self,
-        dev: &Device,
-        to_user: i64,
-        client_msg_id: &str,
-        body: &str,
-    ) -> reqwest::Response {
+    pub async fn send(&self, dev: &Device, to_user: i64, client_msg_id: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url("/api/v1/messages"))
             .bearer_auth(&dev.token)
@@ -409,13 +354,7 @@ impl TestApp {
     }
 
     /// Sends a direct message that must be stored (201); answers the `message`.
-    pub async fn send_ok(
-        &self,
-        dev: &Device,
-        to_user: i64,
-        client_msg_id: &str,
-        body: &str,
-    ) -> Value {
+    pub async fn send_ok(&self, dev: &Device, to_user: i64, client_msg_id: &str, body: &str) -> Value {
         let (status, answer) = read(self.send(dev, to_user, client_msg_id, body).await).await;
         assert_eq!(status, StatusCode::CREATED, "send: {answer}");
         answer["message"].clone()
@@ -437,11 +376,7 @@ impl TestApp {
             .expect("the poll reaches the server");
         let status = response.status();
         let bytes = response.bytes().await.expect("the poll's body arrives");
-        Polled {
-            status,
-            body: parse_body(&bytes),
-            at: Instant::now(),
-        }
+        Polled { status, body: parse_body(&bytes), at: Instant::now() }
     }
 
     /// One poll that must answer 200 `{cursor, events, more}`.
@@ -500,26 +435,14 @@ impl TestApp {
         what: &str,
         done: impl Fn(&[Value]) -> bool,
     ) -> (Vec<Value>, String) {
-        let (events, cursor) = self
-            .collect_until(dev, cursor, Duration::from_secs(10), &done)
-            .await;
-        assert!(
-            done(&events),
-            "{} never got {what}; got {}",
-            dev.username,
-            Value::from(events.clone())
-        );
+        let (events, cursor) = self.collect_until(dev, cursor, Duration::from_secs(10), &done).await;
+        assert!(done(&events), "{} never got {what}; got {}", dev.username, Value::from(events.clone()));
         (events, cursor)
     }
 
     /// A page of a conversation's history; `query` like `"after_seq=3&limit=2"`.
     pub async fn history(&self, dev: &Device, cid: &str, query: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get(
-                &dev.token,
-                &format!("/api/v1/conversations/{cid}/messages?{query}"),
-            )
-            .await;
+        let (status, body) = self.get(&dev.token, &format!("/api/v1/conversations/{cid}/messages?{query}")).await;
         assert_eq!(status, StatusCode::OK, "history: {body}");
         body["messages"].as_array().expect("messages").clone()
     }
@@ -534,8 +457,5 @@ impl TestApp {
 
 /// The seqs of a list of messages.
 pub fn seqs(messages: &[Value]) -> Vec<i64> {
-    messages
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect()
+    messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect()
 }

@@ -5,5 +5,7 @@ mod accounts;
 mod bad_input;
 mod contacts;
 mod events;
+mod groups;
 mod helpers;
 mod messages;
+mod profile;

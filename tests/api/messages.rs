@@ -24,15 +24,9 @@ async fn a_resent_client_msg_id_is_stored_once() {
     assert_eq!(m["sender_id"], json!(a.user_id));
     assert_eq!(m["client_msg_id"], json!("retry-me"));
     assert_eq!(m["body"], json!("once only"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let ts = m["ts"].as_i64().expect("ts is an integer");
-    assert!(
-        (ts - now).abs() < 60_000,
-        "ts is milliseconds since the epoch: {ts}"
-    );
+    assert!((ts - now).abs() < 60_000, "ts is milliseconds since the epoch: {ts}");
 
     // The client did not see the 201 and retries, from another device even.
     let a2 = app.login("alice").await;
@@ -50,14 +44,8 @@ async fn a_resent_client_msg_id_is_stored_once() {
     let next = app.send_ok(&a, b.user_id, "next", "second").await;
     assert_eq!(next["seq"], json!(2));
 
-    let (events, _) = app
-        .expect_events(&b, &cb, "both messages", |e| message_bodies(e).len() >= 2)
-        .await;
-    assert_eq!(
-        message_bodies(&events),
-        ["once only", "second"],
-        "the re-sends sent no event"
-    );
+    let (events, _) = app.expect_events(&b, &cb, "both messages", |e| message_bodies(e).len() >= 2).await;
+    assert_eq!(message_bodies(&events), ["once only", "second"], "the re-sends sent no event");
 
     // Retries racing each other still store one message.
     let sends: Vec<_> = (0..6)
@@ -65,9 +53,7 @@ async fn a_resent_client_msg_id_is_stored_once() {
             app.client
                 .post(app.url("/api/v1/messages"))
                 .bearer_auth(&a.token)
-                .json(
-                    &json!({"to": {"user": b.user_id}, "client_msg_id": "racing", "body": "raced"}),
-                )
+                .json(&json!({"to": {"user": b.user_id}, "client_msg_id": "racing", "body": "raced"}))
                 .send()
         })
         .collect();
@@ -82,14 +68,8 @@ async fn a_resent_client_msg_id_is_stored_once() {
         }
         answers.push(body);
     }
-    assert_eq!(
-        created, 1,
-        "exactly one of the racing sends stores the message"
-    );
-    assert!(
-        answers.windows(2).all(|w| w[0] == w[1]),
-        "all answer the same message"
-    );
+    assert_eq!(created, 1, "exactly one of the racing sends stores the message");
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "all answer the same message");
     assert_eq!(answers[0]["message"]["seq"], json!(3));
     assert_eq!(app.history(&b, &cid, "").await.len(), 3);
 
@@ -113,16 +93,9 @@ async fn the_conversation_list_shows_last_message_unread_count_and_most_recent_f
     app.send_ok(&a, b.user_id, "ab2", "are you there?").await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     for i in 1..=3 {
-        app.send_ok(&c, a.user_id, &format!("ca{i}"), &format!("carol {i}"))
-            .await;
+        app.send_ok(&c, a.user_id, &format!("ca{i}"), &format!("carol {i}")).await;
     }
-    let (status, body) = app
-        .post(
-            &a.token,
-            &format!("/api/v1/conversations/{ac}/read"),
-            json!({"seq": 2}),
-        )
-        .await;
+    let (status, body) = app.post(&a.token, &format!("/api/v1/conversations/{ac}/read"), json!({"seq": 2})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     let list = app.conversations(&a).await;
@@ -138,11 +111,7 @@ async fn the_conversation_list_shows_last_message_unread_count_and_most_recent_f
     assert_eq!(with_c["last_message"]["seq"], json!(3));
     assert_eq!(with_c["last_seq"], json!(3));
     assert_eq!(with_c["read_seq"], json!(2));
-    assert_eq!(
-        with_c["unread"],
-        json!(1),
-        "one message after the read mark"
-    );
+    assert_eq!(with_c["unread"], json!(1), "one message after the read mark");
     let with_b = &convs[1];
     assert_eq!(with_b["peer"]["id"], json!(b.user_id));
     assert_eq!(with_b["last_message"]["body"], json!("are you there?"));
@@ -160,36 +129,18 @@ async fn the_conversation_list_shows_last_message_unread_count_and_most_recent_f
             .unwrap_or(Value::Null)
     };
     assert_eq!(unread_of(&app.conversations(&b).await, &ab), json!(2));
-    let (status, _) = app
-        .post(
-            &b.token,
-            &format!("/api/v1/conversations/{ab}/read"),
-            json!({"seq": 1}),
-        )
-        .await;
+    let (status, _) = app.post(&b.token, &format!("/api/v1/conversations/{ab}/read"), json!({"seq": 1})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(unread_of(&app.conversations(&b).await, &ab), json!(1));
     app.send_ok(&a, b.user_id, "ab3", "hello?").await;
     app.send_ok(&a, b.user_id, "ab4", "hello??").await;
     assert_eq!(unread_of(&app.conversations(&b).await, &ab), json!(3));
     // A read mark beyond the end is capped; it never goes backwards.
-    let (status, _) = app
-        .post(
-            &b.token,
-            &format!("/api/v1/conversations/{ab}/read"),
-            json!({"seq": 99}),
-        )
-        .await;
+    let (status, _) = app.post(&b.token, &format!("/api/v1/conversations/{ab}/read"), json!({"seq": 99})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let list = app.conversations(&b).await;
     assert_eq!(unread_of(&list, &ab), json!(0));
-    let (status, _) = app
-        .post(
-            &b.token,
-            &format!("/api/v1/conversations/{ab}/read"),
-            json!({"seq": 1}),
-        )
-        .await;
+    let (status, _) = app.post(&b.token, &format!("/api/v1/conversations/{ab}/read"), json!({"seq": 1})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let list = app.conversations(&b).await;
     let conv = &list["conversations"][0];
@@ -202,10 +153,7 @@ async fn the_conversation_list_shows_last_message_unread_count_and_most_recent_f
     app.send_ok(&b, a.user_id, "ba1", "back to you").await;
     let list = app.conversations(&a).await;
     assert_eq!(list["conversations"][0]["id"], json!(ab), "{list}");
-    assert_eq!(
-        list["conversations"][0]["last_message"]["body"],
-        json!("back to you")
-    );
+    assert_eq!(list["conversations"][0]["last_message"]["body"], json!("back to you"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,11 +167,7 @@ async fn the_conversation_lists_cursor_polls_only_what_comes_after_it() {
     let list = app.conversations(&b).await;
     let cursor = list["cursor"].as_str().unwrap().to_owned();
     app.send_ok(&a, b.user_id, "new", "after the list").await;
-    let (events, _) = app
-        .expect_events(&b, &cursor, "the new message", |e| {
-            !message_bodies(e).is_empty()
-        })
-        .await;
+    let (events, _) = app.expect_events(&b, &cursor, "the new message", |e| !message_bodies(e).is_empty()).await;
     assert_eq!(message_bodies(&events), ["after the list"]);
 }
 
@@ -236,10 +180,7 @@ async fn history_pages_in_both_directions_and_a_new_device_sees_all_of_it() {
     let mut sent = Vec::new();
     for i in 1..=10 {
         let (from, to) = if i % 3 == 0 { (&b, &a) } else { (&a, &b) };
-        sent.push(
-            app.send_ok(from, to.user_id, &format!("m{i}"), &format!("message {i}"))
-                .await,
-        );
+        sent.push(app.send_ok(from, to.user_id, &format!("m{i}"), &format!("message {i}")).await);
     }
 
     let all = app.history(&a, &cid, "").await;
@@ -249,11 +190,7 @@ async fn history_pages_in_both_directions_and_a_new_device_sees_all_of_it() {
     assert_eq!(s("before_seq=8&limit=3").await, [5, 6, 7]);
     assert_eq!(s("before_seq=3&limit=5").await, [1, 2]);
     assert_eq!(s("before_seq=1").await, Vec::<i64>::new());
-    assert_eq!(
-        s("after_seq=0&limit=4").await,
-        [1, 2, 3, 4],
-        "the oldest page"
-    );
+    assert_eq!(s("after_seq=0&limit=4").await, [1, 2, 3, 4], "the oldest page");
     assert_eq!(s("after_seq=2&limit=3").await, [3, 4, 5]);
     assert_eq!(s("after_seq=8").await, [9, 10]);
     assert_eq!(s("after_seq=10").await, Vec::<i64>::new());
@@ -302,15 +239,7 @@ async fn a_body_is_1_to_4000_characters_and_emoji_are_characters() {
     assert_eq!(m["body"], json!(longest), "stored as sent");
     let short = app.send_ok(&a, b.user_id, "one", "\u{1F44B}").await;
     assert_eq!(short["body"], json!("\u{1F44B}"));
-    let answer = read(
-        app.send(&a, b.user_id, "too-long", &"\u{1F600}".repeat(4001))
-            .await,
-    )
-    .await;
+    let answer = read(app.send(&a, b.user_id, "too-long", &"\u{1F600}".repeat(4001)).await).await;
     assert_error(&answer, 422, "invalid_body");
-    assert_eq!(
-        app.history(&b, &cid, "").await,
-        [m, short],
-        "text round-trips unchanged"
-    );
+    assert_eq!(app.history(&b, &cid, "").await, [m, short], "text round-trips unchanged");
 }

@@ -10,7 +10,8 @@ use crate::helpers::*;
 
 /// A `w`×`h` picture encoded as `format`.
 fn picture(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
-    let img = DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])));
+    let img =
+        DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])));
     let mut out = Vec::new();
     img.write_to(&mut Cursor::new(&mut out), format).unwrap();
     out
@@ -106,16 +107,26 @@ async fn settings_and_names_follow_the_user_to_every_device() {
     let phone = app.user("roamer").await;
     let laptop = app.login("roamer").await;
     let cursor = app.drain(&laptop).await;
-    let (status, body) = app.put_json(&phone.token, "/api/v1/me/settings", json!({"theme": "dark", "sound": false})).await;
+    let (status, body) =
+        app.put_json(&phone.token, "/api/v1/me/settings", json!({"theme": "dark", "sound": false})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (events, cursor) = app.expect_events(&laptop, &cursor, "settings.updated", |e| !of_type(e, "settings.updated").is_empty()).await;
+    let (events, cursor) =
+        app.expect_events(&laptop, &cursor, "settings.updated", |e| !of_type(e, "settings.updated").is_empty()).await;
     assert_eq!(of_type(&events, "settings.updated")[0]["settings"], json!({"theme": "dark", "sound": false}));
     let (_, body) = app.put_json(&laptop.token, "/api/v1/me/settings", json!({"sound": null, "theme": "sakura"})).await;
     assert_eq!(body["settings"], json!({"theme": "sakura"}), "null removes a key");
     let (_, me) = app.get(&phone.token, "/api/v1/me").await;
     assert_eq!(me["settings"], json!({"theme": "sakura"}));
-    assert_error(&app.put_json(&phone.token, "/api/v1/me/settings", json!(["not", "an", "object"])).await, 422, "invalid_settings");
-    assert_error(&app.put_json(&phone.token, "/api/v1/me/settings", json!({"theme": 5})).await, 422, "invalid_settings");
+    assert_error(
+        &app.put_json(&phone.token, "/api/v1/me/settings", json!(["not", "an", "object"])).await,
+        422,
+        "invalid_settings",
+    );
+    assert_error(
+        &app.put_json(&phone.token, "/api/v1/me/settings", json!({"theme": 5})).await,
+        422,
+        "invalid_settings",
+    );
     let big = json!({"notes": "n".repeat(9000)});
     assert_error(&app.put_json(&phone.token, "/api/v1/me/settings", big).await, 422, "settings_too_large");
 
@@ -123,7 +134,11 @@ async fn settings_and_names_follow_the_user_to_every_device() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user"]["display_name"], "Roaming Rita");
     app.expect_events(&laptop, &cursor, "profile.updated", |e| !of_type(e, "profile.updated").is_empty()).await;
-    assert_error(&app.patch(&phone.token, "/api/v1/me", json!({"display_name": "   "})).await, 422, "invalid_display_name");
+    assert_error(
+        &app.patch(&phone.token, "/api/v1/me", json!({"display_name": "   "})).await,
+        422,
+        "invalid_display_name",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,8 +175,13 @@ async fn a_group_picture_reaches_every_member() {
     let id = app.create_group(&owner, "Pictured", "open").await["id"].as_i64().unwrap();
     app.post_empty(&member.token, &format!("/api/v1/groups/{id}/join")).await;
     let cursor = app.drain(&member).await;
-    assert_error(&app.put_bytes(&member.token, &format!("/api/v1/groups/{id}/avatar"), picture(64, 64, ImageFormat::Png)).await, 403, "not_allowed");
-    let (status, body) = app.put_bytes(&owner.token, &format!("/api/v1/groups/{id}/avatar"), picture(64, 64, ImageFormat::Png)).await;
+    assert_error(
+        &app.put_bytes(&member.token, &format!("/api/v1/groups/{id}/avatar"), picture(64, 64, ImageFormat::Png)).await,
+        403,
+        "not_allowed",
+    );
+    let (status, body) =
+        app.put_bytes(&owner.token, &format!("/api/v1/groups/{id}/avatar"), picture(64, 64, ImageFormat::Png)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let url = body["group"]["avatar_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("/avatars/"));

@@ -263,7 +263,8 @@ impl GroupStore for SqliteStore {
                         changes.name,
                         changes.join_policy.map(JoinPolicy::as_str),
                         changes.history_visible,
-                        changes.avatar
+                        changes.avatar,
+                        changes.name.as_deref().map(str::to_lowercase)
                     ],
                 )?;
                 let Some(found) = load_group(ctx.conn, group)? else { return Ok(None) };
