@@ -11,6 +11,7 @@ mod groups;
 mod messages;
 mod openapi;
 mod profile;
+mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +36,7 @@ pub fn router(chat: Chat) -> Router {
         .merge(avatars::router())
         .merge(groups::router())
         .merge(profile::router())
+        .merge(web::router())
         .merge(openapi::router())
         .route("/health", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::not_found("route") })
