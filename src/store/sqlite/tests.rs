@@ -208,3 +208,25 @@ async fn searching_100k_users_uses_the_indexes_and_stays_fast() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_write_is_rolled_back_and_the_writer_lives_on() {
+    let (store, _, dir) = open("panic").await;
+    let failed = store
+        .writer
+        .write(|ctx| -> crate::store::StoreResult<()> {
+            ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('half', 1)", [])?;
+            panic!("a bug in a job");
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Closed)));
+    let user = store.create_user("survivor".into(), "S".into(), "h".into()).await.unwrap();
+    assert!(user.id > 0, "the writer still commits");
+    let half: i64 = store
+        .readers
+        .read(|c| c.query_row("SELECT COUNT(*) FROM meta WHERE key = 'half'", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(half, 0, "the panicking job's write was rolled back");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -151,14 +151,23 @@ fn commit_batch(
         let (events, deltas) = (out.events.len(), out.deltas.len());
         conn.execute_batch("SAVEPOINT job")?;
         let mut ctx = Ctx { conn, next_pos: head, out };
-        let (keep, reply) = job(&mut ctx);
+        // A panicking job must not take the writer (and every later write) down with it:
+        // its writes are rolled back and its caller sees the store as closed.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
+        let (keep, reply) = match outcome {
+            Ok((keep, reply)) => (keep, Some(reply)),
+            Err(_) => {
+                tracing::error!("a store write panicked; its changes were rolled back");
+                (false, None)
+            }
+        };
         if !keep {
             conn.execute_batch("ROLLBACK TO job")?;
             out.events.truncate(events);
             out.deltas.truncate(deltas);
         }
         conn.execute_batch("RELEASE job")?;
-        replies.push(reply);
+        replies.extend(reply);
     }
     conn.execute_batch("COMMIT")
 }
