@@ -23,6 +23,32 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Create load-test users, friendships, groups and logins straight in the store (run it
+    /// while the server is stopped) and print them, tokens included, as JSON.
+    Seed(SeedArgs),
+}
+
+/// What `webim seed` creates.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Directory of the database to fill [default: ./data].
+    #[arg(long, env = "WEBIM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Pairs of friends (each user with one login).
+    #[arg(long, default_value_t = 0)]
+    pub pairs: usize,
+    /// Groups to create.
+    #[arg(long, default_value_t = 0)]
+    pub groups: usize,
+    /// Members of each group, owner included.
+    #[arg(long, default_value_t = 0)]
+    pub group_members: usize,
+    /// Users with a login and no contacts (for held polls).
+    #[arg(long, default_value_t = 0)]
+    pub idle: usize,
+    /// Start of every seeded username, so several seeds can share a database.
+    #[arg(long, default_value = "seed")]
+    pub prefix: String,
 }
 
 /// Settings for `webim serve`; every one may also come from a `WEBIM_*` variable or the

@@ -3,7 +3,8 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use webim::app::{shutdown_signal, Application};
-use webim::config::{Cli, Command, Config};
+use webim::chat::{Chat, SeedPlan};
+use webim::config::{Cli, Command, Config, SyncMode};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,6 +21,25 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             tracing::info!("webim listening on http://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
+        }
+        Command::Seed(args) => {
+            let data_dir = args.data_dir.clone().unwrap_or_else(|| "data".into());
+            let mut config = Config::with_data_dir(data_dir);
+            config.sync = SyncMode::Normal;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let chat = Chat::open(config, stopped).await?;
+            let plan = SeedPlan {
+                prefix: args.prefix,
+                pairs: args.pairs,
+                groups: args.groups,
+                group_members: args.group_members,
+                idle: args.idle,
+            };
+            let seeded = chat.seed(&plan).await?;
+            let _ = stop.send(true);
+            serde_json::to_writer(std::io::stdout().lock(), &seeded)?;
+            println!();
+            Ok(())
         }
     }
 }

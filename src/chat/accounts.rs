@@ -72,11 +72,11 @@ pub fn normalize_display_name(raw: &str) -> ChatResult<String> {
     }
 }
 
-fn hash_token(token: &str) -> [u8; 32] {
+pub(super) fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source works");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -9,6 +9,7 @@ mod messages;
 mod poll;
 mod presence;
 mod profile;
+mod seed;
 mod tasks;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use self::messages::Target;
 use self::poll::Sessions;
 pub use self::poll::{format_cursor, parse_cursor, Batch};
 use self::presence::Presence;
+pub use self::seed::{SeedPlan, Seeded};
 use crate::bus::Hub;
 use crate::config::Config;
 use crate::model::User;

@@ -183,7 +183,7 @@ impl GroupStore for SqliteStore {
                 if role_in(ctx.conn, conv, user)?.is_some() {
                     return Ok(Joined::AlreadyMember);
                 }
-                if found.member_count >= max as i64 {
+                if found.member_count >= i64::try_from(max).unwrap_or(i64::MAX) {
                     return Ok(Joined::Full);
                 }
                 ctx.conn.execute("DELETE FROM join_requests WHERE group_id = ?1 AND user_id = ?2", [group, user])?;

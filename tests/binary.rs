@@ -1,5 +1,6 @@
-//! Restart durability: the real binary is killed with SIGKILL while messages stream in;
-//! after a restart on the same data dir every message that got its 201 is in history.
+//! The real binary as a child process: restart durability (SIGKILL while messages stream
+//! in: after a restart every message that got its 201 is in history), graceful shutdown on
+//! SIGTERM, and `webim seed` for load tests.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -185,5 +186,55 @@ async fn sigterm_answers_held_polls_at_once_and_exits_cleanly() {
     assert!(sent.elapsed() < Duration::from_secs(3), "answered {:?} after SIGTERM", sent.elapsed());
     let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the server exits").unwrap();
     assert!(exit.success(), "{exit:?}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_tokens_work_over_http_and_seeded_users_cannot_log_in() {
+    let data = temp_dir("seed");
+    let out = Command::new(env!("CARGO_BIN_EXE_webim"))
+        .args(["seed", "--pairs", "3", "--groups", "1", "--group-members", "4", "--idle", "2", "--data-dir"])
+        .arg(&data)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seeded: Value = serde_json::from_slice(&out.stdout).expect("seed prints JSON");
+    assert_eq!(seeded["pairs"].as_array().unwrap().len(), 3);
+    assert_eq!(seeded["groups"][0]["members"].as_array().unwrap().len(), 4);
+    assert_eq!(seeded["idle"].as_array().unwrap().len(), 2);
+
+    let (_child, base) = start(&data).await;
+    let client = reqwest::Client::new();
+    let [a, b] = [&seeded["pairs"][0][0], &seeded["pairs"][0][1]];
+    let (ta, tb) = (a["token"].as_str().unwrap(), b["token"].as_str().unwrap());
+    let body = json!({"to": {"user": b["user_id"]}, "client_msg_id": "seeded-1", "body": "hello from a seed"});
+    let (s, sent) = call(&client, reqwest::Method::POST, format!("{base}/api/v1/messages"), Some(ta), Some(body)).await;
+    assert_eq!(s, 201, "seeded pairs are friends: {sent}");
+    let cursor = b["cursor"].as_str().unwrap();
+    let (s, polled) =
+        call(&client, reqwest::Method::GET, format!("{base}/api/v1/events?cursor={cursor}&timeout=5"), Some(tb), None)
+            .await;
+    assert_eq!(s, 200);
+    assert!(
+        polled["events"].as_array().unwrap().iter().any(|e| e["message"]["body"] == "hello from a seed"),
+        "{polled}"
+    );
+    let group = &seeded["groups"][0];
+    let member = group["members"][3]["token"].as_str().unwrap();
+    let body = json!({"to": {"group": group["id"]}, "client_msg_id": "g-1", "body": "to the group"});
+    let (s, _) =
+        call(&client, reqwest::Method::POST, format!("{base}/api/v1/messages"), Some(member), Some(body)).await;
+    assert_eq!(s, 201, "seeded members are in the group");
+    let name = format!("seed_p{}", 0);
+    let (s, _) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"username": name, "password": "anything at all"})),
+    )
+    .await;
+    assert_eq!(s, 401, "seeded users have no password");
     let _ = std::fs::remove_dir_all(&data);
 }
