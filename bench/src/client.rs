@@ -1,0 +1,117 @@
+//! The webim HTTP API as a browser uses it: send a message, hold a poll, follow the cursor.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+/// A pooled HTTP/1.1 client for one server; cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    http: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+/// One poll answer, with only what the checks need.
+#[derive(Debug, Deserialize)]
+pub struct Polled {
+    /// Where the next poll starts.
+    pub cursor: String,
+    /// What arrived (a cut batch is simply followed by the next poll).
+    pub events: Vec<Event>,
+}
+
+/// An event; only `message.new` is looked into.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The message of a `message.new`.
+    pub message: Option<Message>,
+}
+
+/// A delivered message.
+#[derive(Debug, Deserialize)]
+pub struct Message {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Gapless per conversation.
+    pub seq: i64,
+    /// Who sent it.
+    pub sender_id: i64,
+    /// The body: the bench writes the send time into it.
+    pub body: String,
+}
+
+impl Api {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(usize::MAX)
+            .build(connector);
+        Api { http, base: base.trim_end_matches('/').to_owned() }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Full::new(Bytes::from(b))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = self.http.request(req.body(body)?).await.context("request failed")?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.context("body failed")?.to_bytes();
+        Ok((status, bytes))
+    }
+
+    /// `GET /health`: the cheapest route, for the machine's ceiling.
+    pub async fn health(&self) -> anyhow::Result<()> {
+        let (status, _) = self.call(Method::GET, "/health", None, None).await?;
+        if status != StatusCode::OK {
+            bail!("health answered {status}");
+        }
+        Ok(())
+    }
+
+    /// Sends a message (`to` is `{"user":ID}` or `{"group":ID}`); fails unless stored (201).
+    pub async fn send(&self, token: &str, to: &str, client_msg_id: &str, body: &str) -> anyhow::Result<()> {
+        let json = format!(r#"{{"to":{to},"client_msg_id":"{client_msg_id}","body":"{body}"}}"#);
+        let (status, answer) = self.call(Method::POST, "/api/v1/messages", Some(token), Some(json)).await?;
+        if status != StatusCode::CREATED {
+            bail!("send answered {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        Ok(())
+    }
+
+    /// One long poll from `cursor`.
+    pub async fn poll(&self, token: &str, cursor: &str, timeout_s: u64) -> anyhow::Result<Polled> {
+        let path = format!("/api/v1/events?cursor={cursor}&timeout={timeout_s}");
+        let (status, body) = self.call(Method::GET, &path, Some(token), None).await?;
+        if status != StatusCode::OK {
+            bail!("poll answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+}

@@ -1,0 +1,139 @@
+//! `webim-bench`: the load generator. It seeds a fresh database for each scenario, starts
+//! the server (pinned to a core when asked), drives the public HTTP API as browsers do and
+//! checks every message; then prints a table and writes JSON.
+
+mod client;
+mod report;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::client::Api;
+use crate::report::{print_table, Report};
+use crate::server::{fresh_dir, Launch};
+
+/// Load generator for webim.
+#[derive(Debug, Parser)]
+#[command(name = "webim-bench", about)]
+struct Args {
+    /// Scenarios to run, in order.
+    #[arg(value_enum, required = true)]
+    scenarios: Vec<Scenario>,
+    /// The `webim` binary to test (build it with --release).
+    #[arg(long, default_value = "target/release/webim")]
+    server: PathBuf,
+    /// Pin the server to this CPU core (run the bench itself under `taskset` on another).
+    #[arg(long)]
+    server_cpu: Option<usize>,
+    /// The server's durability mode: `full` fsyncs every group commit, `normal` survives a
+    /// killed process but not a power cut.
+    #[arg(long, default_value = "full")]
+    sync: String,
+    /// Where data directories are made.
+    #[arg(long, default_value = "/tmp/webim-bench")]
+    work_dir: PathBuf,
+    /// Write the results here as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Round trips in `pingpong`.
+    #[arg(long, default_value_t = 2000)]
+    rounds: usize,
+    /// Online pairs in `direct`.
+    #[arg(long, default_value_t = 1000)]
+    pairs: usize,
+    /// Messages per second per sender in `direct` (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds each timed scenario runs.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Group size in `fanout`.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    /// Messages sent in `fanout`.
+    #[arg(long, default_value_t = 200)]
+    messages: usize,
+    /// Messages per second in `fanout` (default: as fast as sends return).
+    #[arg(long)]
+    fanout_rate: Option<f64>,
+    /// Held polls in `idle`.
+    #[arg(long, default_value_t = 15000)]
+    idle: usize,
+    /// Concurrent senders in `send`.
+    #[arg(long, default_value_t = 64)]
+    senders: usize,
+    /// Concurrent connections in `baseline`.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Baseline,
+    Pingpong,
+    Direct,
+    Fanout,
+    Idle,
+    Send,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut reports: Vec<Report> = Vec::new();
+    for scenario in &args.scenarios {
+        let name = format!("{scenario:?}").to_lowercase();
+        let launch = Launch {
+            bin: args.server.clone(),
+            data_dir: fresh_dir(&args.work_dir, &name)?,
+            cpu: args.server_cpu,
+            sync: args.sync.clone(),
+        };
+        let seed: Vec<String> = match scenario {
+            Scenario::Baseline => vec![],
+            Scenario::Pingpong => vec!["--pairs".into(), "1".into()],
+            Scenario::Direct => vec!["--pairs".into(), args.pairs.to_string()],
+            Scenario::Fanout => vec!["--groups".into(), "1".into(), "--group-members".into(), args.members.to_string()],
+            Scenario::Idle => vec!["--idle".into(), args.idle.to_string()],
+            Scenario::Send => vec!["--pairs".into(), args.senders.to_string()],
+        };
+        eprintln!("{name}: seeding …");
+        let seeded = launch.seed(&seed).await?;
+        let server = launch.start().await?;
+        let api = Api::new(&server.base);
+        eprintln!("{name}: running against {} …", server.base);
+        let report = match scenario {
+            Scenario::Baseline => scenarios::baseline(&api, &server, args.connections, args.seconds).await,
+            Scenario::Pingpong => scenarios::pingpong(&api, &server, &seeded, args.rounds).await,
+            Scenario::Direct => scenarios::direct(&api, &server, &seeded, args.seconds, args.rate).await,
+            Scenario::Fanout => scenarios::fanout(&api, &server, &seeded, args.messages, args.fanout_rate).await,
+            Scenario::Idle => scenarios::idle(&api, &server, &seeded, args.seconds).await,
+            Scenario::Send => scenarios::send(&api, &server, &seeded, args.senders, args.seconds).await,
+        };
+        server.stop().await;
+        let mut report = report?;
+        report.params.insert("sync".into(), args.sync.clone());
+        reports.push(report);
+    }
+    print_table(&reports);
+    let failed: Vec<&Report> = reports
+        .iter()
+        .filter(|r| {
+            r.metrics.get("lost").copied().unwrap_or(0.0) > 0.0
+                || r.metrics.get("duplicated").copied().unwrap_or(0.0) > 0.0
+        })
+        .collect();
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&reports)?)?;
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "messages were lost or duplicated in: {:?}",
+            failed.iter().map(|r| &r.scenario).collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}

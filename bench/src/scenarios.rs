@@ -1,0 +1,391 @@
+//! The scenarios. Each simulated device holds one long poll and polls again at once with the
+//! returned cursor; every received message is checked for loss, duplication and order
+//! (per-conversation `seq`), and latency is read from the send time written in its body.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::client::Api;
+use crate::report::{Latencies, Report};
+use crate::server::{Login, Seeded, Server};
+
+/// Microseconds since the bench started: the clock written into message bodies.
+fn now_us(epoch: Instant) -> u64 {
+    epoch.elapsed().as_micros() as u64
+}
+
+/// What one device saw.
+#[derive(Default)]
+pub struct Seen {
+    /// Latency of each message from someone else.
+    pub latency: Latencies,
+    /// Messages from others.
+    pub received: u64,
+    /// Messages seen a second time (seq not above the last).
+    pub duplicated: u64,
+    /// Seqs skipped over.
+    pub gaps: u64,
+    /// Last seq per conversation.
+    last: HashMap<String, i64>,
+}
+
+/// Holds one device's message connection until `stop`; reports each message from others on
+/// `arrivals` (if given) with its arrival time.
+async fn hold(
+    api: Api,
+    login: Login,
+    epoch: Instant,
+    stop: Arc<AtomicBool>,
+    arrivals: Option<mpsc::UnboundedSender<(i64, String, Instant)>>,
+) -> anyhow::Result<Seen> {
+    let mut cursor = login.cursor.clone();
+    let mut seen = Seen::default();
+    while !stop.load(Ordering::Relaxed) {
+        let polled = api.poll(&login.token, &cursor, 2).await?;
+        let at = Instant::now();
+        cursor = polled.cursor;
+        for e in polled.events {
+            let Some(m) = e.message.filter(|_| e.kind == "message.new") else { continue };
+            let last = seen.last.entry(m.conversation_id.clone()).or_insert(0);
+            if m.seq <= *last {
+                seen.duplicated += 1;
+                continue;
+            }
+            seen.gaps += (m.seq - *last - 1) as u64;
+            *last = m.seq;
+            if m.sender_id == login.user_id {
+                continue;
+            }
+            seen.received += 1;
+            if let Some(sent) = m.body.strip_prefix('t').and_then(|t| t.parse::<u64>().ok()) {
+                seen.latency.record(Duration::from_micros(now_us(epoch).saturating_sub(sent)));
+            }
+            if let Some(tx) = &arrivals {
+                let _ = tx.send((m.seq, m.conversation_id, at));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
+    Report { scenario: name.into(), params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(), metrics }
+}
+
+/// One pair; each message goes one way, then the answer the other way, one at a time.
+pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize) -> anyhow::Result<Report> {
+    let [a, b] = seeded.pairs.first().context("pingpong needs a seeded pair")?.clone();
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (to_a, mut at_a) = mpsc::unbounded_channel();
+    let (to_b, mut at_b) = mpsc::unbounded_channel();
+    let ha = tokio::spawn(hold(api.clone(), a.clone(), epoch, stop.clone(), Some(to_a)));
+    let hb = tokio::spawn(hold(api.clone(), b.clone(), epoch, stop.clone(), Some(to_b)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu = server.cpu_seconds();
+    let started = Instant::now();
+    let mut latency = Latencies::default();
+    for i in 0..rounds {
+        let (from, to, arrivals) = if i % 2 == 0 { (&a, &b, &mut at_b) } else { (&b, &a, &mut at_a) };
+        let sent = Instant::now();
+        api.send(
+            &from.token,
+            &format!(r#"{{"user":{}}}"#, to.user_id),
+            &format!("pp{i}"),
+            &format!("t{}", now_us(epoch)),
+        )
+        .await?;
+        let (_, _, at) =
+            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("receiver ended")?;
+        latency.record(at - sent);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu;
+    stop.store(true, Ordering::Relaxed);
+    let (sa, sb) = (ha.await??, hb.await??);
+    let mut m = BTreeMap::new();
+    latency.into_metrics("latency", &mut m);
+    m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
+    m.insert("server_cpu_s".into(), cpu);
+    m.insert("lost".into(), (sa.gaps + sb.gaps) as f64);
+    m.insert("duplicated".into(), (sa.duplicated + sb.duplicated) as f64);
+    Ok(report("pingpong", &[("messages", rounds.to_string())], m))
+}
+
+/// Every seeded pair chats both ways at full speed (or `rate` messages/s per sender) for
+/// `seconds`.
+pub async fn direct(
+    api: &Api,
+    server: &Server,
+    seeded: &Seeded,
+    seconds: f64,
+    rate: Option<f64>,
+) -> anyhow::Result<Report> {
+    let epoch = Instant::now();
+    let stop_send = Arc::new(AtomicBool::new(false));
+    let stop_poll = Arc::new(AtomicBool::new(false));
+    let mut holders = JoinSet::new();
+    for pair in &seeded.pairs {
+        for login in pair {
+            holders.spawn(hold(api.clone(), login.clone(), epoch, stop_poll.clone(), None));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Arc::new(AtomicU64::new(0));
+    let cpu = server.cpu_seconds();
+    let started = Instant::now();
+    let mut senders = JoinSet::new();
+    for pair in &seeded.pairs {
+        for (from, to) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
+            let (api, token, to, stop, sent) =
+                (api.clone(), from.token.clone(), to.user_id, stop_send.clone(), sent.clone());
+            senders.spawn(async move {
+                let target = format!(r#"{{"user":{to}}}"#);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    api.send(&token, &target, &format!("d{i}"), &format!("t{}", now_us(epoch))).await?;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                    if let Some(r) = rate {
+                        tokio::time::sleep(Duration::from_secs_f64(1.0 / r)).await;
+                    }
+                }
+                anyhow::Ok(())
+            });
+        }
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop_send.store(true, Ordering::Relaxed);
+    while let Some(r) = senders.join_next().await {
+        r??;
+    }
+    let send_elapsed = started.elapsed().as_secs_f64();
+    // Let the last messages arrive, then stop the polls.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = server.cpu_seconds() - cpu;
+    stop_poll.store(true, Ordering::Relaxed);
+    let mut all = Seen::default();
+    while let Some(r) = holders.join_next().await {
+        let s = r??;
+        all.latency.merge(&s.latency);
+        all.received += s.received;
+        all.duplicated += s.duplicated;
+        all.gaps += s.gaps;
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    let mut m = BTreeMap::new();
+    m.insert("sent".into(), sent as f64);
+    m.insert("delivered".into(), all.received as f64);
+    m.insert("delivered_msgs_per_s".into(), all.received as f64 / send_elapsed);
+    m.insert("lost".into(), sent.saturating_sub(all.received) as f64 + all.gaps as f64);
+    m.insert("duplicated".into(), all.duplicated as f64);
+    m.insert("server_cpu_s".into(), cpu);
+    all.latency.into_metrics("latency", &mut m);
+    let params = [
+        ("pairs", seeded.pairs.len().to_string()),
+        ("seconds", seconds.to_string()),
+        ("rate_per_sender", rate.map_or("max".into(), |r| r.to_string())),
+    ];
+    Ok(report("direct", &params, m))
+}
+
+/// The owner of the first seeded group sends `messages` at `rate` per second (or as fast as
+/// the sends return); every member holds a poll. Latency is until the last member has it.
+pub async fn fanout(
+    api: &Api,
+    server: &Server,
+    seeded: &Seeded,
+    messages: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Report> {
+    let group = seeded.groups.first().context("fanout needs a seeded group")?.clone();
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let mut holders = JoinSet::new();
+    for login in &group.members[1..] {
+        holders.spawn(hold(api.clone(), login.clone(), epoch, stop.clone(), Some(tx.clone())));
+    }
+    drop(tx);
+    let receivers = group.members.len() - 1;
+    tokio::time::sleep(Duration::from_millis(500 + receivers as u64)).await;
+    let owner = group.members[0].clone();
+    let cpu = server.cpu_seconds();
+    let started = Instant::now();
+    let send_times = Arc::new(parking_send_times(messages));
+    let sender = {
+        let (api, send_times) = (api.clone(), send_times.clone());
+        let target = format!(r#"{{"group":{}}}"#, group.id);
+        tokio::spawn(async move {
+            for i in 0..messages {
+                let t = now_us(epoch);
+                send_times[i].store(t, Ordering::Relaxed);
+                api.send(&owner.token, &target, &format!("f{i}"), &format!("t{t}")).await?;
+                if let Some(r) = rate {
+                    let due = Duration::from_secs_f64((i + 1) as f64 / r);
+                    let elapsed = epoch.elapsed();
+                    if due > elapsed {
+                        tokio::time::sleep(due - elapsed).await;
+                    }
+                }
+            }
+            anyhow::Ok(())
+        })
+    };
+    // seq → (deliveries so far, latest arrival)
+    let mut arrived: HashMap<i64, (usize, Instant)> = HashMap::new();
+    let mut complete = 0;
+    let mut last_member = Latencies::default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while complete < messages && Instant::now() < deadline {
+        let Ok(Some((seq, _, at))) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await else {
+            break;
+        };
+        let entry = arrived.entry(seq).or_insert((0, at));
+        entry.0 += 1;
+        entry.1 = entry.1.max(at);
+        if entry.0 == receivers {
+            complete += 1;
+            let sent_us = send_times[(seq - 1) as usize].load(Ordering::Relaxed);
+            let at_us = at.duration_since(epoch).as_micros() as u64;
+            last_member.record(Duration::from_micros(at_us.saturating_sub(sent_us)));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu;
+    sender.await??;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Seen::default();
+    while let Some(r) = holders.join_next().await {
+        let s = r??;
+        all.received += s.received;
+        all.duplicated += s.duplicated;
+        all.gaps += s.gaps;
+    }
+    if complete < messages {
+        bail!("only {complete} of {messages} messages reached every member");
+    }
+    let mut m = BTreeMap::new();
+    m.insert("deliveries".into(), all.received as f64);
+    m.insert("deliveries_per_s".into(), all.received as f64 / elapsed);
+    m.insert("lost".into(), (messages * receivers) as f64 - all.received as f64 + all.gaps as f64);
+    m.insert("duplicated".into(), all.duplicated as f64);
+    m.insert("server_cpu_s".into(), cpu);
+    last_member.into_metrics("last_member_latency", &mut m);
+    let params = [
+        ("members", group.members.len().to_string()),
+        ("messages", messages.to_string()),
+        ("rate", rate.map_or("max".into(), |r| r.to_string())),
+    ];
+    Ok(report("fanout", &params, m))
+}
+
+fn parking_send_times(n: usize) -> Vec<AtomicU64> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// Holds one poll for every seeded idle user; measures server memory per held poll and CPU
+/// while they wait.
+pub async fn idle(api: &Api, server: &Server, seeded: &Seeded, settle_s: f64) -> anyhow::Result<Report> {
+    let before = server.rss_bytes();
+    let n = seeded.idle.len();
+    let mut polls = JoinSet::new();
+    for login in seeded.idle.clone() {
+        let api = api.clone();
+        polls.spawn(async move { api.poll(&login.token, &login.cursor, 90).await.map(|_| ()) });
+    }
+    // Wait until every poll is on the wire and held.
+    tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
+    let held = server.rss_bytes();
+    let cpu = server.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs_f64(settle_s)).await;
+    let cpu = server.cpu_seconds() - cpu;
+    let answered_early = polls.len() < n || polls.try_join_next().is_some();
+    polls.abort_all();
+    let mut m = BTreeMap::new();
+    m.insert("held_polls".into(), n as f64);
+    m.insert("rss_before_mib".into(), before as f64 / 1048576.0);
+    m.insert("rss_held_mib".into(), held as f64 / 1048576.0);
+    m.insert("bytes_per_held_poll".into(), held.saturating_sub(before) as f64 / n.max(1) as f64);
+    m.insert("idle_cpu_percent".into(), cpu / settle_s * 100.0);
+    m.insert("answered_early".into(), if answered_early { 1.0 } else { 0.0 });
+    Ok(report("idle", &[("polls", n.to_string()), ("idle_seconds", settle_s.to_string())], m))
+}
+
+/// `senders` friends send to their pair as fast as each 201 returns; nobody polls.
+pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, seconds: f64) -> anyhow::Result<Report> {
+    if seeded.pairs.len() < senders {
+        bail!("send needs {senders} seeded pairs");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stored = Arc::new(AtomicU64::new(0));
+    let cpu = server.cpu_seconds();
+    let rss = server.rss_bytes();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (k, pair) in seeded.pairs.iter().take(senders).enumerate() {
+        let (api, token, to, stop, stored) =
+            (api.clone(), pair[0].token.clone(), pair[1].user_id, stop.clone(), stored.clone());
+        tasks.spawn(async move {
+            let target = format!(r#"{{"user":{to}}}"#);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                api.send(&token, &target, &format!("s{k}-{i}"), "payload of a typical short chat message").await?;
+                stored.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+            anyhow::Ok(())
+        });
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut m = BTreeMap::new();
+    let stored = stored.load(Ordering::Relaxed);
+    m.insert("stored".into(), stored as f64);
+    m.insert("durable_msgs_per_s".into(), stored as f64 / elapsed);
+    m.insert("server_cpu_s".into(), server.cpu_seconds() - cpu);
+    m.insert("rss_growth_mib".into(), (server.rss_bytes() as f64 - rss as f64) / 1048576.0);
+    Ok(report("send", &[("senders", senders.to_string()), ("seconds", seconds.to_string())], m))
+}
+
+/// `GET /health` from `connections` loops: the ceiling of this machine and client.
+pub async fn baseline(api: &Api, server: &Server, connections: usize, seconds: f64) -> anyhow::Result<Report> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu = server.cpu_seconds();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..connections {
+        let (api, stop) = (api.clone(), stop.clone());
+        tasks.spawn(async move {
+            let mut lat = Latencies::default();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                api.health().await?;
+                lat.record(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        });
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Latencies::default();
+    while let Some(r) = tasks.join_next().await {
+        all.merge(&r??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut m = BTreeMap::new();
+    m.insert("requests_per_s".into(), all.count() as f64 / elapsed);
+    m.insert("server_cpu_s".into(), server.cpu_seconds() - cpu);
+    all.into_metrics("latency", &mut m);
+    Ok(report("baseline", &[("connections", connections.to_string()), ("seconds", seconds.to_string())], m))
+}
