@@ -69,7 +69,22 @@ impl Api {
         token: Option<&str>,
         body: Option<String>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.call_with(method, path, token, body, &[]).await.map(|(s, _, b)| (s, b))
+    }
+
+    /// Any request with extra headers; answers the status, headers and body.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
         let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -82,8 +97,9 @@ impl Api {
         };
         let response = self.http.request(req.body(body)?).await.context("request failed")?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.context("body failed")?.to_bytes();
-        Ok((status, bytes))
+        Ok((status, headers, bytes))
     }
 
     /// `GET /health`: the cheapest route, for the machine's ceiling.

@@ -3,6 +3,7 @@
 //! checks every message; then prints a table and writes JSON.
 
 mod client;
+mod nchan;
 mod report;
 mod scenarios;
 mod server;
@@ -68,6 +69,19 @@ struct Args {
     /// Concurrent connections in `baseline`.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// What to drive: webim, or Nchan (nginx) for comparison (baseline, pingpong, fanout
+    /// and idle only).
+    #[arg(long, value_enum, default_value = "webim")]
+    target: Target,
+    /// Port for the Nchan target.
+    #[arg(long, default_value_t = 18_990)]
+    nchan_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    Webim,
+    Nchan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +100,30 @@ async fn main() -> anyhow::Result<()> {
     let mut reports: Vec<Report> = Vec::new();
     for scenario in &args.scenarios {
         let name = format!("{scenario:?}").to_lowercase();
+        if args.target == Target::Nchan {
+            let nchan =
+                nchan::Nchan::start(&fresh_dir(&args.work_dir, "nchan")?, args.nchan_port, args.server_cpu).await?;
+            eprintln!("{name}: running against Nchan at {} …", nchan.base);
+            let report = match scenario {
+                Scenario::Baseline => {
+                    let api = Api::new(&nchan.base);
+                    scenarios::baseline_with(&api, || nchan.cpu_seconds(), args.connections, args.seconds).await
+                }
+                Scenario::Pingpong => nchan::pingpong(&nchan, args.rounds).await,
+                Scenario::Fanout => nchan::fanout(&nchan, args.members, args.messages, args.fanout_rate).await,
+                Scenario::Idle => nchan::idle(&nchan, args.idle, args.seconds).await,
+                Scenario::Direct | Scenario::Send => {
+                    eprintln!("{name}: not a pub/sub scenario; skipped for Nchan");
+                    nchan.stop().await;
+                    continue;
+                }
+            };
+            nchan.stop().await;
+            let mut report = report?;
+            report.params.insert("target".into(), "nchan".into());
+            reports.push(report);
+            continue;
+        }
         let launch = Launch {
             bin: args.server.clone(),
             data_dir: fresh_dir(&args.work_dir, &name)?,

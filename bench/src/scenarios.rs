@@ -360,8 +360,18 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
 
 /// `GET /health` from `connections` loops: the ceiling of this machine and client.
 pub async fn baseline(api: &Api, server: &Server, connections: usize, seconds: f64) -> anyhow::Result<Report> {
+    baseline_with(api, || server.cpu_seconds(), connections, seconds).await
+}
+
+/// [`baseline`] against any server whose CPU time `cpu_seconds` reads.
+pub async fn baseline_with(
+    api: &Api,
+    cpu_seconds: impl Fn() -> f64,
+    connections: usize,
+    seconds: f64,
+) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu = server.cpu_seconds();
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..connections {
@@ -385,7 +395,7 @@ pub async fn baseline(api: &Api, server: &Server, connections: usize, seconds: f
     let elapsed = started.elapsed().as_secs_f64();
     let mut m = BTreeMap::new();
     m.insert("requests_per_s".into(), all.count() as f64 / elapsed);
-    m.insert("server_cpu_s".into(), server.cpu_seconds() - cpu);
+    m.insert("server_cpu_s".into(), cpu_seconds() - cpu);
     all.into_metrics("latency", &mut m);
     Ok(report("baseline", &[("connections", connections.to_string()), ("seconds", seconds.to_string())], m))
 }

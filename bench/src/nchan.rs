@@ -1,0 +1,281 @@
+//! The same pingpong, fan-out and idle scenarios against Nchan (nginx's pub/sub module with
+//! long-poll subscribers) on this machine, for comparison. Nchan keeps messages in memory
+//! only; webim stores each one durably first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hyper::{Method, StatusCode};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::client::Api;
+use crate::report::{Latencies, Report};
+use crate::server::{cpu_seconds, rss_bytes};
+
+/// A running nginx with Nchan.
+pub struct Nchan {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    dir: PathBuf,
+}
+
+impl Nchan {
+    /// Starts nginx (one worker, pinned to `cpu` when given) on `port` with a pub/sub config.
+    pub async fn start(dir: &Path, port: u16, cpu: Option<usize>) -> anyhow::Result<Self> {
+        let module = ["/usr/lib/nginx/modules/ngx_nchan_module.so", "/usr/share/nginx/modules/ngx_nchan_module.so"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .context("Nchan is not installed (apt-get install nginx-light libnginx-mod-nchan)")?;
+        std::fs::create_dir_all(dir)?;
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "load_module {module};\nworker_processes 1;\nworker_rlimit_nofile 40000;\ndaemon off;\npid {pid};\nerror_log stderr error;\n\
+                 events {{ worker_connections 40000; }}\n\
+                 http {{\n access_log off;\n client_body_temp_path {tmp};\n\
+                 server {{\n  listen 127.0.0.1:{port};\n\
+                   location = /pub {{ nchan_publisher; nchan_channel_id $arg_id; nchan_message_buffer_length 64; nchan_message_timeout 5m; }}\n\
+                   location = /sub {{ nchan_subscriber longpoll; nchan_channel_id $arg_id; nchan_subscriber_timeout 90s; }}\n\
+                   location = /health {{ return 200 ok; }}\n }}\n}}\n",
+                pid = dir.join("nginx.pid").display(),
+                tmp = dir.display(),
+            ),
+        )?;
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut t = Command::new("taskset");
+                t.arg("-c").arg(c.to_string()).arg("nginx");
+                t
+            }
+            None => Command::new("nginx"),
+        };
+        let child = cmd
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let api = Api::new(&base);
+        for _ in 0..100 {
+            if api.health().await.is_ok() {
+                return Ok(Nchan { child, base, dir: dir.to_owned() });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("nginx did not answer on {base}")
+    }
+
+    /// The worker's pid (nginx's master forks one worker).
+    fn worker_pid(&self) -> Option<u32> {
+        let master = self.child.id()?;
+        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    /// CPU seconds of master and worker.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.child.id().and_then(cpu_seconds).unwrap_or(0.0) + self.worker_pid().and_then(cpu_seconds).unwrap_or(0.0)
+    }
+
+    /// Resident memory of the worker.
+    pub fn rss_bytes(&self) -> u64 {
+        self.worker_pid().and_then(rss_bytes).unwrap_or(0)
+    }
+
+    /// Stops nginx.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_file(self.dir.join("nginx.pid"));
+    }
+}
+
+/// A long-poll subscriber: follows Last-Modified / Etag, reports each message's arrival.
+async fn subscribe(
+    api: Api,
+    channel: String,
+    stop: Arc<AtomicBool>,
+    arrivals: mpsc::UnboundedSender<(String, Instant)>,
+) -> anyhow::Result<u64> {
+    let (mut since, mut etag) = (String::new(), String::new());
+    let mut received = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let headers: Vec<(&str, String)> = if since.is_empty() {
+            vec![]
+        } else {
+            vec![("if-modified-since", since.clone()), ("if-none-match", etag.clone())]
+        };
+        let (status, h, body) = api.call_with(Method::GET, &format!("/sub?id={channel}"), None, None, &headers).await?;
+        let at = Instant::now();
+        match status {
+            StatusCode::OK => {
+                since = h.get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                etag = h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                received += 1;
+                let _ = arrivals.send((String::from_utf8_lossy(&body).into_owned(), at));
+            }
+            StatusCode::NOT_MODIFIED | StatusCode::REQUEST_TIMEOUT => {}
+            other => bail!("nchan subscriber got {other}"),
+        }
+    }
+    Ok(received)
+}
+
+async fn publish(api: &Api, channel: &str, body: String) -> anyhow::Result<()> {
+    let (status, _, _) = api.call_with(Method::POST, &format!("/pub?id={channel}"), None, Some(body), &[]).await?;
+    if !status.is_success() {
+        bail!("nchan publish answered {status}");
+    }
+    Ok(())
+}
+
+fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
+    let mut params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    params.insert("target".into(), "nchan".into());
+    Report { scenario: name.into(), params, metrics }
+}
+
+/// Ping-pong between two channels.
+pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
+    let api = Api::new(&nchan.base);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (to_a, mut at_a) = mpsc::unbounded_channel();
+    let (to_b, mut at_b) = mpsc::unbounded_channel();
+    let sa = tokio::spawn(subscribe(api.clone(), "pa".into(), stop.clone(), to_a));
+    let sb = tokio::spawn(subscribe(api.clone(), "pb".into(), stop.clone(), to_b));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu = nchan.cpu_seconds();
+    let started = Instant::now();
+    let mut latency = Latencies::default();
+    for i in 0..rounds {
+        let (channel, arrivals) = if i % 2 == 0 { ("pb", &mut at_b) } else { ("pa", &mut at_a) };
+        let sent = Instant::now();
+        publish(&api, channel, format!("m{i}")).await?;
+        let (_, at) =
+            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("subscriber ended")?;
+        latency.record(at - sent);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    sa.abort();
+    sb.abort();
+    let mut m = BTreeMap::new();
+    latency.into_metrics("latency", &mut m);
+    m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
+    m.insert("server_cpu_s".into(), nchan.cpu_seconds() - cpu);
+    Ok(report("pingpong", &[("messages", rounds.to_string())], m))
+}
+
+/// `members` subscribers of one channel; `messages` published at `rate` (or back to back).
+pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option<f64>) -> anyhow::Result<Report> {
+    let api = Api::new(&nchan.base);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let mut subs = JoinSet::new();
+    for _ in 0..members {
+        subs.spawn(subscribe(api.clone(), "fan".into(), stop.clone(), tx.clone()));
+    }
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(500 + members as u64)).await;
+    let epoch = Instant::now();
+    let cpu = nchan.cpu_seconds();
+    let mut sent_at = vec![epoch; messages];
+    let publisher = {
+        let api = api.clone();
+        let (times_tx, times_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut times = Vec::with_capacity(messages);
+            for i in 0..messages {
+                times.push(Instant::now());
+                publish(&api, "fan", format!("{i}")).await?;
+                if let Some(r) = rate {
+                    let due = Duration::from_secs_f64((i + 1) as f64 / r);
+                    if due > epoch.elapsed() {
+                        tokio::time::sleep(due - epoch.elapsed()).await;
+                    }
+                }
+            }
+            let _ = times_tx.send(times);
+            anyhow::Ok(())
+        });
+        (task, times_rx)
+    };
+    let mut counts = vec![0usize; messages];
+    let mut last = vec![epoch; messages];
+    let mut complete = 0;
+    let mut deliveries = 0u64;
+    while complete < messages {
+        let Ok(Some((body, at))) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await else { break };
+        let Ok(i) = body.parse::<usize>() else { continue };
+        deliveries += 1;
+        counts[i] += 1;
+        last[i] = last[i].max(at);
+        if counts[i] == members {
+            complete += 1;
+        }
+    }
+    let elapsed = epoch.elapsed().as_secs_f64();
+    let cpu = nchan.cpu_seconds() - cpu;
+    publisher.0.await??;
+    if let Ok(times) = publisher.1.await {
+        sent_at = times;
+    }
+    stop.store(true, Ordering::Relaxed);
+    subs.abort_all();
+    let mut latency = Latencies::default();
+    for i in 0..messages {
+        if counts[i] == members {
+            latency.record(last[i] - sent_at[i]);
+        }
+    }
+    let mut m = BTreeMap::new();
+    m.insert("deliveries".into(), deliveries as f64);
+    m.insert("deliveries_per_s".into(), deliveries as f64 / elapsed);
+    m.insert("lost".into(), (messages * members) as f64 - deliveries as f64);
+    m.insert("server_cpu_s".into(), cpu);
+    latency.into_metrics("last_member_latency", &mut m);
+    let params = [
+        ("members", members.to_string()),
+        ("messages", messages.to_string()),
+        ("rate", rate.map_or("max".into(), |r| r.to_string())),
+    ];
+    Ok(report("fanout", &params, m))
+}
+
+/// `n` subscribers waiting on their own channels: memory per held poll and idle CPU.
+pub async fn idle(nchan: &Nchan, n: usize, settle_s: f64) -> anyhow::Result<Report> {
+    let api = Api::new(&nchan.base);
+    let before = nchan.rss_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let mut subs = JoinSet::new();
+    for i in 0..n {
+        subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), tx.clone()));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
+    let held = nchan.rss_bytes();
+    let cpu = nchan.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs_f64(settle_s)).await;
+    let cpu = nchan.cpu_seconds() - cpu;
+    stop.store(true, Ordering::Relaxed);
+    subs.abort_all();
+    let mut m = BTreeMap::new();
+    m.insert("held_polls".into(), n as f64);
+    m.insert("rss_before_mib".into(), before as f64 / 1048576.0);
+    m.insert("rss_held_mib".into(), held as f64 / 1048576.0);
+    m.insert("bytes_per_held_poll".into(), held.saturating_sub(before) as f64 / n.max(1) as f64);
+    m.insert("idle_cpu_percent".into(), cpu / settle_s * 100.0);
+    Ok(report("idle", &[("polls", n.to_string()), ("idle_seconds", settle_s.to_string())], m))
+}
