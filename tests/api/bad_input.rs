@@ -2,7 +2,10 @@
 //! the contract's shape, and nothing is a 500. Also: the OpenAPI document lists every route.
 
 use std::collections::HashSet;
+use std::io::Cursor;
+use std::time::Duration;
 
+use image::{DynamicImage, ImageFormat, RgbImage};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -32,20 +35,69 @@ struct Case {
     code: &'static str,
 }
 
-/// What the cases refer to: users, a friendship with a message, a pending request.
+/// What the cases refer to: users, a friendship with a message, a pending request, groups
+/// with every role, a pending join request and a dissolved group.
 struct World {
-    /// alice: friends with bob, has asked dave.
+    /// alice: friends with bob, has asked dave; owns every group.
     a: Device,
-    /// bob: alice's friend.
+    /// bob: alice's friend; a plain member of `g`.
     b: Device,
-    /// carol: a stranger to everyone.
+    /// carol: a stranger to everyone, in no group.
     c: Device,
-    /// dave: asked by alice.
+    /// dave: asked by alice; an admin of `g`.
     d: Device,
-    /// The conversation of alice and bob.
+    /// eve: has asked to join `ap`, in no group.
+    e: Device,
+    /// The conversation of alice and bob; alice's message is seq 1.
     ab: String,
     /// alice's pending request to dave.
     ad: i64,
+    /// An open group: alice owner, dave admin, bob member.
+    g: i64,
+    /// `g`'s conversation; alice's message is seq 1.
+    gc: String,
+    /// An approval group of alice alone; eve's request to join is pending.
+    ap: i64,
+    /// A group alice created and dissolved.
+    gone: i64,
+}
+
+/// The largest picture the avatar routes take (2 MiB); JSON routes take 64 KiB.
+const PICTURE_LIMIT: usize = 2 * 1024 * 1024;
+
+/// A small, valid PNG.
+fn png() -> Vec<u8> {
+    let img = DynamicImage::ImageRgb8(RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 90])));
+    let mut out = Vec::new();
+    img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+    out
+}
+
+/// A PNG whose header claims 100,000 × 100,000 pixels (with a correct CRC): a decompression
+/// bomb.
+fn png_bomb() -> Vec<u8> {
+    let mut bomb = png();
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    bomb
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Raw bytes labelled as a PNG.
+fn pic(bytes: Vec<u8>) -> Body {
+    Body::Bytes(bytes, "image/png")
 }
 
 /// A JSON body larger than the 64 KiB limit.
@@ -79,7 +131,8 @@ fn cases(w: &World) -> Vec<Case> {
     let none = Auth::No;
     let bad = Auth::Token("not-a-token-this-server-gave-out".into());
     let (ta, tc, td) = (Auth::Token(w.a.token.clone()), Auth::Token(w.c.token.clone()), Auth::Token(w.d.token.clone()));
-    let (b_id, c_id, a_id, d_id) = (w.b.user_id, w.c.user_id, w.a.user_id, w.d.user_id);
+    let (tb, te) = (Auth::Token(w.b.token.clone()), Auth::Token(w.e.token.clone()));
+    let (b_id, c_id, a_id, d_id, e_id) = (w.b.user_id, w.c.user_id, w.a.user_id, w.d.user_id, w.e.user_id);
     let ab = w.ab.as_str();
     let unknown_cid = "d1-999999";
 
@@ -253,14 +306,348 @@ fn cases(w: &World) -> Vec<Case> {
         add(r, M::POST, &fr(&ad), &ta, Body::None, 404, "friend_request_not_found");
     }
 
+    let r = Some(("PATCH", "/api/v1/me"));
+    let p = "/api/v1/me";
+    add(r, M::PATCH, p, &none, j(json!({"display_name": "Zed"})), 401, "unauthorized");
+    add(r, M::PATCH, p, &bad, j(json!({"display_name": "Zed"})), 401, "unauthorized");
+    add(r, M::PATCH, p, &ta, raw("{\"display_name\": "), 400, "malformed_json");
+    add(r, M::PATCH, p, &ta, Body::None, 400, "malformed_json");
+    add(r, M::PATCH, p, &ta, j(json!({"display_name": 5})), 422, "invalid_field");
+    add(r, M::PATCH, p, &ta, j(json!("Zed")), 422, "invalid_field");
+    // BUG: a JSON array is taken for the object, field by field in declaration order
+    // (`["Zed"]` renames alice to Zed; `[null]` answers 200): serde's derived structs
+    // accept sequences and `http::extract::Json` deserializes straight into them.
+    add(r, M::PATCH, p, &ta, j(json!([null])), 422, "invalid_field");
+    add(r, M::PATCH, p, &ta, j(json!({"display_name": ""})), 422, "invalid_display_name");
+    add(r, M::PATCH, p, &ta, j(json!({"display_name": " \t "})), 422, "invalid_display_name");
+    add(r, M::PATCH, p, &ta, j(json!({"display_name": long(65)})), 422, "invalid_display_name");
+    add(r, M::PATCH, p, &ta, j(json!({"display_name": "bell\u{7}ringer"})), 422, "invalid_display_name");
+    add(r, M::PATCH, p, &ta, oversize(), 413, "payload_too_large");
+
+    // A raw picture body of at most 2 MiB; the 64 KiB JSON limit does not apply.
+    let r = Some(("PUT", "/api/v1/me/avatar"));
+    let p = "/api/v1/me/avatar";
+    add(r, M::PUT, p, &none, pic(png()), 401, "unauthorized");
+    add(r, M::PUT, p, &bad, pic(png()), 401, "unauthorized");
+    add(r, M::PUT, p, &ta, Body::None, 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic(b"just some words, no picture".to_vec()), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, j(json!({"avatar": "https://example.com/me.png"})), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic([b"BM".as_slice(), &[0u8; 64]].concat()), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic(png()[..40].to_vec()), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic(png_bomb()), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic(vec![0x89; 100 * 1024]), 422, "invalid_image");
+    add(r, M::PUT, p, &ta, pic(vec![0x89; PICTURE_LIMIT + 1]), 413, "payload_too_large");
+    add(r, M::PUT, p, &ta, pic(vec![0x89; 3 * 1024 * 1024]), 413, "payload_too_large");
+
+    let r = Some(("PUT", "/api/v1/me/settings"));
+    let p = "/api/v1/me/settings";
+    add(r, M::PUT, p, &none, j(json!({"theme": "dark"})), 401, "unauthorized");
+    add(r, M::PUT, p, &bad, j(json!({"theme": "dark"})), 401, "unauthorized");
+    add(r, M::PUT, p, &ta, raw("{\"theme\": "), 400, "malformed_json");
+    add(r, M::PUT, p, &ta, raw("{\"theme\": \"dark\"} {}"), 400, "malformed_json");
+    add(r, M::PUT, p, &ta, Body::None, 400, "malformed_json");
+    // Nested beyond the parser's depth limit: refused as malformed, without a crash.
+    add(r, M::PUT, p, &ta, raw(&format!("{{\"x\": {}{}}}", "[".repeat(5000), "]".repeat(5000))), 400, "malformed_json");
+    add(r, M::PUT, p, &ta, raw("[\"theme\", \"dark\"]"), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, raw("\"dark\""), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, raw("null"), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, raw("42"), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, j(json!({"theme": 5})), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, j(json!({"theme": ""})), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, j(json!({"theme": long(33)})), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, j(json!({"theme": {"name": "dark"}})), 422, "invalid_settings");
+    add(r, M::PUT, p, &ta, j(json!({"notes": long(9 * 1024)})), 422, "settings_too_large");
+    add(r, M::PUT, p, &ta, oversize(), 413, "payload_too_large");
+
+    // Stored pictures, public like any picture on a page; the name is `<sha256>.png`.
+    let r = Some(("GET", "/avatars/{name}"));
+    add(r, M::GET, "/avatars/nothing.png", &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, &format!("/avatars/{}.png", "0".repeat(64)), &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, &format!("/avatars/{}", "0".repeat(64)), &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, &format!("/avatars/{}.png", "A".repeat(64)), &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, "/avatars/.png", &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, "/avatars/..%2F..%2Fdata.db.png", &none, Body::None, 404, "picture_not_found");
+    add(r, M::GET, "/avatars/..%2F..%2F..%2F..%2Fetc%2Fpasswd", &none, Body::None, 404, "picture_not_found");
+
+    let r = Some(("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"));
+    let rc = |cid: &str, seq: &str| format!("/api/v1/conversations/{cid}/messages/{seq}");
+    let gc = w.gc.as_str();
+    add(r, M::DELETE, &rc(ab, "1"), &none, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &rc(ab, "1"), &bad, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &rc(ab, "1"), &tc, Body::None, 403, "not_member");
+    add(r, M::DELETE, &rc(gc, "1"), &tc, Body::None, 403, "not_member");
+    add(r, M::DELETE, &rc(unknown_cid, "1"), &ta, Body::None, 404, "conversation_not_found");
+    add(r, M::DELETE, &rc("g999999", "1"), &ta, Body::None, 404, "conversation_not_found");
+    add(r, M::DELETE, &rc("nonsense", "1"), &ta, Body::None, 404, "conversation_not_found");
+    add(r, M::DELETE, &rc(ab, "999"), &ta, Body::None, 404, "message_not_found");
+    add(r, M::DELETE, &rc(ab, "0"), &ta, Body::None, 404, "message_not_found");
+    add(r, M::DELETE, &rc(ab, "-1"), &ta, Body::None, 404, "message_not_found");
+    add(r, M::DELETE, &rc(gc, "2"), &ta, Body::None, 404, "message_not_found");
+    add(r, M::DELETE, &rc(ab, "abc"), &ta, Body::None, 404, "resource_not_found");
+    add(r, M::DELETE, &rc(ab, "1.5"), &ta, Body::None, 404, "resource_not_found");
+    add(r, M::DELETE, &rc(ab, "99999999999999999999"), &ta, Body::None, 404, "resource_not_found");
+    // Someone else's message, in a direct chat and as a plain group member.
+    add(r, M::DELETE, &rc(ab, "1"), &tb, Body::None, 403, "not_sender");
+    add(r, M::DELETE, &rc(gc, "1"), &tb, Body::None, 403, "not_sender");
+    // One's own message after the recall window (zero in this test's server).
+    add(r, M::DELETE, &rc(ab, "1"), &ta, Body::None, 403, "recall_window_passed");
+
+    // Groups. `g`: alice owner, dave admin, bob member; `ap`: approval, eve asked; `gone`:
+    // dissolved.
+    let (g, ap, gone) = (w.g.to_string(), w.ap.to_string(), w.gone.to_string());
+    let (g, ap, gone) = (g.as_str(), ap.as_str(), gone.as_str());
+    let gp = |id: &str, rest: &str| format!("/api/v1/groups/{id}{rest}");
+    // Group ids that name no group: unknown, dissolved, negative (404 `group_not_found`).
+    let no_groups = ["999999", gone, "-1"];
+    // Group ids that do not parse (404 `resource_not_found`).
+    let bad_ids = ["abc", "1.5", "99999999999999999999"];
+
+    let r = Some(("POST", "/api/v1/groups"));
+    let p = "/api/v1/groups";
+    add(r, M::POST, p, &none, j(json!({"name": "Club"})), 401, "unauthorized");
+    add(r, M::POST, p, &bad, j(json!({"name": "Club"})), 401, "unauthorized");
+    add(r, M::POST, p, &ta, raw("{\"name\": \"Club\""), 400, "malformed_json");
+    add(r, M::POST, p, &ta, raw("{'name': 'Club'}"), 400, "malformed_json");
+    add(r, M::POST, p, &ta, Body::None, 400, "malformed_json");
+    add(r, M::POST, p, &ta, j(json!({"name": 5})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"join_policy": "open"})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"name": "Club", "join_policy": "secret"})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"name": "Club", "join_policy": "Open"})), 422, "invalid_field");
+    // BUG: answers 400 `malformed_json` for this valid JSON: serde_json reports a non-string
+    // where an enum is expected as a syntax error (`ExpectedSomeValue`), and
+    // `http::extract::Json` maps every non-data error to 400.
+    add(r, M::POST, p, &ta, j(json!({"name": "Club", "join_policy": 1})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"name": "Club", "join_policy": true})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"name": "Club", "history_visible_to_new_members": "yes"})), 422, "invalid_field");
+    add(r, M::POST, p, &ta, raw("{\"name\": \"Club\", \"name\": \"Other\"}"), 422, "invalid_field");
+    add(r, M::POST, p, &ta, j(json!({"name": ""})), 422, "invalid_name");
+    add(r, M::POST, p, &ta, j(json!({"name": "   "})), 422, "invalid_name");
+    add(r, M::POST, p, &ta, j(json!({"name": long(65)})), 422, "invalid_name");
+    add(r, M::POST, p, &ta, j(json!({"name": "two\nlines"})), 422, "invalid_name");
+    add(r, M::POST, p, &ta, oversize(), 413, "payload_too_large");
+
+    let r = Some(("GET", "/api/v1/groups"));
+    add(r, M::GET, "/api/v1/groups?q=club", &none, Body::None, 401, "unauthorized");
+    add(r, M::GET, "/api/v1/groups?q=club", &bad, Body::None, 401, "unauthorized");
+    add(r, M::GET, "/api/v1/groups", &ta, Body::None, 422, "invalid_query");
+    add(r, M::GET, "/api/v1/groups?q=", &ta, Body::None, 422, "invalid_query");
+    add(r, M::GET, "/api/v1/groups?q=%20%20", &ta, Body::None, 422, "invalid_query");
+    add(r, M::GET, &format!("/api/v1/groups?q={}", long(65)), &ta, Body::None, 422, "invalid_query");
+    add(r, M::GET, "/api/v1/groups?q=club&offset=abc", &ta, Body::None, 400, "invalid_query");
+    add(r, M::GET, "/api/v1/groups?q=club&offset=-1", &ta, Body::None, 400, "invalid_query");
+    add(r, M::GET, "/api/v1/groups?q=club&offset=1.5", &ta, Body::None, 400, "invalid_query");
+
+    let r = Some(("GET", "/api/v1/groups/{id}"));
+    add(r, M::GET, &gp(g, ""), &none, Body::None, 401, "unauthorized");
+    add(r, M::GET, &gp(g, ""), &bad, Body::None, 401, "unauthorized");
+    for id in no_groups { add(r, M::GET, &gp(id, ""), &ta, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::GET, &gp(id, ""), &ta, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("PATCH", "/api/v1/groups/{id}"));
+    let rename = || j(json!({"name": "Renamed"}));
+    add(r, M::PATCH, &gp(g, ""), &none, rename(), 401, "unauthorized");
+    add(r, M::PATCH, &gp(g, ""), &bad, rename(), 401, "unauthorized");
+    add(r, M::PATCH, &gp(g, ""), &tc, rename(), 403, "not_member");
+    add(r, M::PATCH, &gp(g, ""), &tb, rename(), 403, "not_allowed");
+    add(r, M::PATCH, &gp(ap, ""), &te, rename(), 403, "not_member");
+    for id in no_groups { add(r, M::PATCH, &gp(id, ""), &ta, rename(), 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::PATCH, &gp(id, ""), &ta, rename(), 404, "resource_not_found"); }
+    add(r, M::PATCH, &gp(g, ""), &ta, raw("{\"name\": "), 400, "malformed_json");
+    add(r, M::PATCH, &gp(g, ""), &ta, Body::None, 400, "malformed_json");
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!({"name": 5})), 422, "invalid_field");
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!({"join_policy": "closed"})), 422, "invalid_field");
+    // BUG: 400 `malformed_json` for valid JSON, as for `POST /api/v1/groups`.
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!({"join_policy": ["open"]})), 422, "invalid_field");
+    // BUG: a JSON array is taken for the object, as for `PATCH /api/v1/me` (200 here).
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!([null, null, null])), 422, "invalid_field");
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!({"history_visible_to_new_members": 1})), 422, "invalid_field");
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!("Renamed")), 422, "invalid_field");
+    add(r, M::PATCH, &gp(g, ""), &ta, j(json!({"name": ""})), 422, "invalid_name");
+    add(r, M::PATCH, &gp(g, ""), &td, j(json!({"name": long(65)})), 422, "invalid_name");
+    add(r, M::PATCH, &gp(g, ""), &ta, oversize(), 413, "payload_too_large");
+
+    let r = Some(("DELETE", "/api/v1/groups/{id}"));
+    add(r, M::DELETE, &gp(g, ""), &none, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &gp(g, ""), &bad, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &gp(g, ""), &tc, Body::None, 403, "not_member");
+    add(r, M::DELETE, &gp(g, ""), &tb, Body::None, 403, "not_allowed");
+    // Only the owner dissolves; an admin may not.
+    add(r, M::DELETE, &gp(g, ""), &td, Body::None, 403, "not_allowed");
+    for id in no_groups { add(r, M::DELETE, &gp(id, ""), &ta, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::DELETE, &gp(id, ""), &ta, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("GET", "/api/v1/groups/{id}/members"));
+    add(r, M::GET, &gp(g, "/members"), &none, Body::None, 401, "unauthorized");
+    add(r, M::GET, &gp(g, "/members"), &bad, Body::None, 401, "unauthorized");
+    add(r, M::GET, &gp(g, "/members"), &tc, Body::None, 403, "not_member");
+    // Asking to join does not make one a member.
+    add(r, M::GET, &gp(ap, "/members"), &te, Body::None, 403, "not_member");
+    for id in no_groups { add(r, M::GET, &gp(id, "/members"), &ta, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::GET, &gp(id, "/members"), &ta, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("POST", "/api/v1/groups/{id}/members"));
+    let add_c = || j(json!({"user_id": c_id}));
+    add(r, M::POST, &gp(g, "/members"), &none, add_c(), 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/members"), &bad, add_c(), 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/members"), &tc, add_c(), 403, "not_member");
+    add(r, M::POST, &gp(g, "/members"), &tb, add_c(), 403, "not_allowed");
+    for id in no_groups { add(r, M::POST, &gp(id, "/members"), &ta, add_c(), 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::POST, &gp(id, "/members"), &ta, add_c(), 404, "resource_not_found"); }
+    add(r, M::POST, &gp(g, "/members"), &ta, raw("{\"user_id\": "), 400, "malformed_json");
+    add(r, M::POST, &gp(g, "/members"), &ta, Body::None, 400, "malformed_json");
+    add(r, M::POST, &gp(g, "/members"), &ta, j(json!({"user_id": "carol"})), 422, "invalid_field");
+    add(r, M::POST, &gp(g, "/members"), &ta, j(json!({"user_id": 1.5})), 422, "invalid_field");
+    add(r, M::POST, &gp(g, "/members"), &ta, j(json!({})), 422, "invalid_field");
+    add(r, M::POST, &gp(g, "/members"), &ta, j(json!({"user_id": 999_999})), 404, "user_not_found");
+    add(r, M::POST, &gp(g, "/members"), &ta, j(json!({"user_id": b_id})), 409, "already_member");
+    add(r, M::POST, &gp(g, "/members"), &td, j(json!({"user_id": a_id})), 409, "already_member");
+    add(r, M::POST, &gp(g, "/members"), &ta, oversize(), 413, "payload_too_large");
+
+    let r = Some(("DELETE", "/api/v1/groups/{id}/members/{user_id}"));
+    let gm = |id: &str, user: &str| format!("/api/v1/groups/{id}/members/{user}");
+    let (b_s, c_s, a_s, d_s, e_s) = (b_id.to_string(), c_id.to_string(), a_id.to_string(), d_id.to_string(), e_id.to_string());
+    add(r, M::DELETE, &gm(g, &b_s), &none, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &gm(g, &b_s), &bad, Body::None, 401, "unauthorized");
+    add(r, M::DELETE, &gm(g, &b_s), &tc, Body::None, 403, "not_member");
+    add(r, M::DELETE, &gm(g, &d_s), &tb, Body::None, 403, "not_allowed");
+    // An admin removes plain members only, never the owner.
+    add(r, M::DELETE, &gm(g, &a_s), &td, Body::None, 403, "not_allowed");
+    add(r, M::DELETE, &gm(g, &c_s), &ta, Body::None, 404, "member_not_found");
+    add(r, M::DELETE, &gm(g, "999999"), &ta, Body::None, 404, "member_not_found");
+    add(r, M::DELETE, &gm(ap, &e_s), &ta, Body::None, 404, "member_not_found");
+    add(r, M::DELETE, &gm(g, &a_s), &ta, Body::None, 409, "owner_cannot_leave");
+    for id in no_groups { add(r, M::DELETE, &gm(id, &b_s), &ta, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::DELETE, &gm(id, &b_s), &ta, Body::None, 404, "resource_not_found"); }
+    add(r, M::DELETE, &gm(g, "bob"), &ta, Body::None, 404, "resource_not_found");
+
+    let r = Some(("PATCH", "/api/v1/groups/{id}/members/{user_id}"));
+    let admin = || j(json!({"role": "admin"}));
+    add(r, M::PATCH, &gm(g, &b_s), &none, admin(), 401, "unauthorized");
+    add(r, M::PATCH, &gm(g, &b_s), &bad, admin(), 401, "unauthorized");
+    add(r, M::PATCH, &gm(g, &b_s), &tc, admin(), 403, "not_member");
+    add(r, M::PATCH, &gm(g, &b_s), &tb, admin(), 403, "not_allowed");
+    // Only the owner sets roles; an admin may not.
+    add(r, M::PATCH, &gm(g, &b_s), &td, admin(), 403, "not_allowed");
+    for id in no_groups { add(r, M::PATCH, &gm(id, &b_s), &ta, admin(), 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::PATCH, &gm(id, &b_s), &ta, admin(), 404, "resource_not_found"); }
+    add(r, M::PATCH, &gm(g, "bob"), &ta, admin(), 404, "resource_not_found");
+    add(r, M::PATCH, &gm(g, &c_s), &ta, admin(), 404, "member_not_found");
+    add(r, M::PATCH, &gm(g, "999999"), &ta, admin(), 404, "member_not_found");
+    add(r, M::PATCH, &gm(g, &b_s), &ta, raw("{\"role\": adm"), 400, "malformed_json");
+    add(r, M::PATCH, &gm(g, &b_s), &ta, Body::None, 400, "malformed_json");
+    add(r, M::PATCH, &gm(g, &b_s), &ta, j(json!({})), 422, "invalid_field");
+    // BUG: 400 `malformed_json` for valid JSON, as for `POST /api/v1/groups`.
+    add(r, M::PATCH, &gm(g, &b_s), &ta, j(json!({"role": 1})), 422, "invalid_field");
+    // Not a role at all: refused by the body's type, like any unknown enum value.
+    add(r, M::PATCH, &gm(g, &b_s), &ta, j(json!({"role": "boss"})), 422, "invalid_field");
+    add(r, M::PATCH, &gm(g, &b_s), &ta, j(json!({"role": "owner"})), 422, "invalid_role");
+    add(r, M::PATCH, &gm(g, &a_s), &ta, admin(), 422, "invalid_user_id");
+    add(r, M::PATCH, &gm(g, &b_s), &ta, oversize(), 413, "payload_too_large");
+
+    let r = Some(("POST", "/api/v1/groups/{id}/join"));
+    add(r, M::POST, &gp(g, "/join"), &none, Body::None, 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/join"), &bad, Body::None, 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/join"), &tb, Body::None, 409, "already_member");
+    add(r, M::POST, &gp(g, "/join"), &ta, Body::None, 409, "already_member");
+    add(r, M::POST, &gp(ap, "/join"), &ta, Body::None, 409, "already_member");
+    add(r, M::POST, &gp(ap, "/join"), &te, Body::None, 409, "request_pending");
+    for id in no_groups { add(r, M::POST, &gp(id, "/join"), &tc, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::POST, &gp(id, "/join"), &tc, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("POST", "/api/v1/groups/{id}/leave"));
+    add(r, M::POST, &gp(g, "/leave"), &none, Body::None, 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/leave"), &bad, Body::None, 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/leave"), &tc, Body::None, 403, "not_member");
+    add(r, M::POST, &gp(ap, "/leave"), &te, Body::None, 403, "not_member");
+    add(r, M::POST, &gp(g, "/leave"), &ta, Body::None, 409, "owner_cannot_leave");
+    for id in no_groups { add(r, M::POST, &gp(id, "/leave"), &tb, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::POST, &gp(id, "/leave"), &tb, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("POST", "/api/v1/groups/{id}/transfer"));
+    let to_b = || j(json!({"user_id": b_id}));
+    add(r, M::POST, &gp(g, "/transfer"), &none, to_b(), 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/transfer"), &bad, to_b(), 401, "unauthorized");
+    add(r, M::POST, &gp(g, "/transfer"), &tc, to_b(), 403, "not_member");
+    add(r, M::POST, &gp(g, "/transfer"), &tb, j(json!({"user_id": d_id})), 403, "not_allowed");
+    // Only the owner hands the group over; an admin may not.
+    add(r, M::POST, &gp(g, "/transfer"), &td, to_b(), 403, "not_allowed");
+    for id in no_groups { add(r, M::POST, &gp(id, "/transfer"), &ta, to_b(), 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::POST, &gp(id, "/transfer"), &ta, to_b(), 404, "resource_not_found"); }
+    add(r, M::POST, &gp(g, "/transfer"), &ta, raw("{\"user_id\": }"), 400, "malformed_json");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, Body::None, 400, "malformed_json");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, j(json!({"user_id": "bob"})), 422, "invalid_field");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, j(json!({"to": b_id})), 422, "invalid_field");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, j(json!({"user_id": a_id})), 422, "invalid_user_id");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, j(json!({"user_id": c_id})), 404, "member_not_found");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, j(json!({"user_id": 999_999})), 404, "member_not_found");
+    add(r, M::POST, &gp(ap, "/transfer"), &ta, j(json!({"user_id": e_id})), 404, "member_not_found");
+    add(r, M::POST, &gp(g, "/transfer"), &ta, oversize(), 413, "payload_too_large");
+
+    let r = Some(("GET", "/api/v1/groups/{id}/requests"));
+    add(r, M::GET, &gp(ap, "/requests"), &none, Body::None, 401, "unauthorized");
+    add(r, M::GET, &gp(ap, "/requests"), &bad, Body::None, 401, "unauthorized");
+    add(r, M::GET, &gp(ap, "/requests"), &tc, Body::None, 403, "not_member");
+    add(r, M::GET, &gp(ap, "/requests"), &te, Body::None, 403, "not_member");
+    add(r, M::GET, &gp(g, "/requests"), &tb, Body::None, 403, "not_allowed");
+    for id in no_groups { add(r, M::GET, &gp(id, "/requests"), &ta, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::GET, &gp(id, "/requests"), &ta, Body::None, 404, "resource_not_found"); }
+
+    for verb in ["accept", "decline"] {
+        let r = Some(("POST", if verb == "accept" { "/api/v1/groups/{id}/requests/{user_id}/accept" } else { "/api/v1/groups/{id}/requests/{user_id}/decline" }));
+        let jr = |id: &str, user: &str| format!("/api/v1/groups/{id}/requests/{user}/{verb}");
+        add(r, M::POST, &jr(ap, &e_s), &none, Body::None, 401, "unauthorized");
+        add(r, M::POST, &jr(ap, &e_s), &bad, Body::None, 401, "unauthorized");
+        add(r, M::POST, &jr(ap, &e_s), &tc, Body::None, 403, "not_member");
+        // One's own request.
+        add(r, M::POST, &jr(ap, &e_s), &te, Body::None, 403, "not_member");
+        add(r, M::POST, &jr(g, &c_s), &tb, Body::None, 403, "not_allowed");
+        for id in no_groups { add(r, M::POST, &jr(id, &e_s), &ta, Body::None, 404, "group_not_found"); }
+        for id in bad_ids { add(r, M::POST, &jr(id, &e_s), &ta, Body::None, 404, "resource_not_found"); }
+        add(r, M::POST, &jr(ap, "eve"), &ta, Body::None, 404, "resource_not_found");
+        // Nobody asked: a stranger, a member, the owner herself; eve asked another group.
+        add(r, M::POST, &jr(ap, &c_s), &ta, Body::None, 404, "join_request_not_found");
+        add(r, M::POST, &jr(g, &b_s), &ta, Body::None, 404, "join_request_not_found");
+        add(r, M::POST, &jr(ap, &a_s), &ta, Body::None, 404, "join_request_not_found");
+        add(r, M::POST, &jr(g, &e_s), &td, Body::None, 404, "join_request_not_found");
+        let unknown_user = if verb == "accept" { "user_not_found" } else { "join_request_not_found" };
+        add(r, M::POST, &jr(ap, "999999"), &ta, Body::None, 404, unknown_user);
+    }
+
+    // A raw picture body of at most 2 MiB, like the user's.
+    let r = Some(("PUT", "/api/v1/groups/{id}/avatar"));
+    add(r, M::PUT, &gp(g, "/avatar"), &none, pic(png()), 401, "unauthorized");
+    add(r, M::PUT, &gp(g, "/avatar"), &bad, pic(png()), 401, "unauthorized");
+    add(r, M::PUT, &gp(g, "/avatar"), &tc, pic(png()), 403, "not_member");
+    add(r, M::PUT, &gp(g, "/avatar"), &tb, pic(png()), 403, "not_allowed");
+    for id in no_groups { add(r, M::PUT, &gp(id, "/avatar"), &ta, pic(png()), 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::PUT, &gp(id, "/avatar"), &ta, pic(png()), 404, "resource_not_found"); }
+    add(r, M::PUT, &gp(g, "/avatar"), &ta, Body::None, 422, "invalid_image");
+    add(r, M::PUT, &gp(g, "/avatar"), &ta, pic(b"GIF89a, but nothing after".to_vec()), 422, "invalid_image");
+    add(r, M::PUT, &gp(g, "/avatar"), &td, pic(png_bomb()), 422, "invalid_image");
+    add(r, M::PUT, &gp(g, "/avatar"), &ta, pic(vec![0x89; 100 * 1024]), 422, "invalid_image");
+    add(r, M::PUT, &gp(g, "/avatar"), &ta, pic(vec![0x89; PICTURE_LIMIT + 1]), 413, "payload_too_large");
+    add(r, M::PUT, &gp(g, "/avatar"), &ta, pic(vec![0x89; 3 * 1024 * 1024]), 413, "payload_too_large");
+
+    // The generated picture, public like the user's.
+    let r = Some(("GET", "/api/v1/groups/{id}/avatar"));
+    for id in no_groups { add(r, M::GET, &gp(id, "/avatar"), &none, Body::None, 404, "group_not_found"); }
+    for id in bad_ids { add(r, M::GET, &gp(id, "/avatar"), &none, Body::None, 404, "resource_not_found"); }
+
+    let r = Some(("GET", "/api/v1/me/groups"));
+    add(r, M::GET, "/api/v1/me/groups", &none, Body::None, 401, "unauthorized");
+    add(r, M::GET, "/api/v1/me/groups", &bad, Body::None, 401, "unauthorized");
+    add(r, M::GET, "/api/v1/me/groups", &Auth::Header("Bearer "), Body::None, 401, "unauthorized");
+
     // Unknown routes.
-    for path in ["/api/v1/nope", "/api/v1/me/", "/api/v2/me", "/api/v1/conversations/x/y/z", "/api/v1/friend-requests/1/maybe"] {
+    for path in ["/api/v1/nope", "/api/v1/me/", "/api/v2/me", "/api/v1/conversations/x/y/z", "/api/v1/friend-requests/1/maybe",
+                 "/api/v1/groups/1/nope", "/api/v1/groups/1/members/2/role", "/api/v1/groups/1/requests/2/maybe", "/api/v1/me/groups/1", "/avatars/a/b.png"] {
         add(None, M::GET, path, &ta, Body::None, 404, "route_not_found");
     }
     add(None, M::POST, "/api/v1/nope", &none, j(json!({})), 404, "route_not_found");
 
     // A wrong method on every route.
-    let wrong: [(&'static str, &'static str, Method, &str); 19] = [
+    let wrong: &[(&'static str, &'static str, Method, &str)] = &[
         ("POST", "/api/v1/auth/register", M::GET, "/api/v1/auth/register"),
         ("POST", "/api/v1/auth/login", M::PUT, "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/logout", M::GET, "/api/v1/auth/logout"),
@@ -278,30 +665,85 @@ fn cases(w: &World) -> Vec<Case> {
         ("GET", "/api/v1/friend-requests", M::PUT, "/api/v1/friend-requests"),
         ("POST", "/api/v1/friend-requests/{id}/accept", M::GET, "/api/v1/friend-requests/1/accept"),
         ("POST", "/api/v1/friend-requests/{id}/decline", M::DELETE, "/api/v1/friend-requests/1/decline"),
+        ("PATCH", "/api/v1/me", M::PUT, "/api/v1/me"),
+        ("PUT", "/api/v1/me/avatar", M::GET, "/api/v1/me/avatar"),
+        ("PUT", "/api/v1/me/settings", M::GET, "/api/v1/me/settings"),
+        ("GET", "/avatars/{name}", M::POST, "/avatars/x.png"),
+        ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}", M::GET, "/api/v1/conversations/d1-2/messages/1"),
+        ("POST", "/api/v1/groups", M::DELETE, "/api/v1/groups"),
+        ("GET", "/api/v1/groups", M::PUT, "/api/v1/groups"),
+        ("GET", "/api/v1/groups/{id}", M::POST, "/api/v1/groups/1"),
+        ("PATCH", "/api/v1/groups/{id}", M::PUT, "/api/v1/groups/1"),
+        ("DELETE", "/api/v1/groups/{id}", M::POST, "/api/v1/groups/1"),
+        ("GET", "/api/v1/groups/{id}/members", M::PUT, "/api/v1/groups/1/members"),
+        ("POST", "/api/v1/groups/{id}/members", M::DELETE, "/api/v1/groups/1/members"),
+        ("DELETE", "/api/v1/groups/{id}/members/{user_id}", M::GET, "/api/v1/groups/1/members/2"),
+        ("PATCH", "/api/v1/groups/{id}/members/{user_id}", M::POST, "/api/v1/groups/1/members/2"),
+        ("POST", "/api/v1/groups/{id}/join", M::GET, "/api/v1/groups/1/join"),
+        ("POST", "/api/v1/groups/{id}/leave", M::DELETE, "/api/v1/groups/1/leave"),
+        ("POST", "/api/v1/groups/{id}/transfer", M::PUT, "/api/v1/groups/1/transfer"),
+        ("GET", "/api/v1/groups/{id}/requests", M::POST, "/api/v1/groups/1/requests"),
+        ("POST", "/api/v1/groups/{id}/requests/{user_id}/accept", M::GET, "/api/v1/groups/1/requests/2/accept"),
+        ("POST", "/api/v1/groups/{id}/requests/{user_id}/decline", M::DELETE, "/api/v1/groups/1/requests/2/decline"),
+        ("PUT", "/api/v1/groups/{id}/avatar", M::POST, "/api/v1/groups/1/avatar"),
+        ("GET", "/api/v1/groups/{id}/avatar", M::DELETE, "/api/v1/groups/1/avatar"),
+        ("GET", "/api/v1/me/groups", M::POST, "/api/v1/me/groups"),
         ("GET", "/api/openapi.json", M::POST, "/api/openapi.json"),
         ("GET", "/health", M::POST, "/health"),
     ];
     for (route_method, route_path, method, path) in wrong {
-        add(Some((route_method, route_path)), method, path, &ta, Body::None, 405, "method_not_allowed");
+        add(Some((*route_method, *route_path)), method.clone(), path, &ta, Body::None, 405, "method_not_allowed");
     }
     cases
 }
 
+/// Creates a group owned by `owner`; answers its id.
+async fn new_group(app: &TestApp, owner: &Device, name: &str, policy: &str) -> i64 {
+    let (status, body) = app.post(&owner.token, "/api/v1/groups", json!({"name": name, "join_policy": policy})).await;
+    assert_eq!(status, StatusCode::CREATED, "create group: {body}");
+    body["group"]["id"].as_i64().expect("a group id")
+}
+
+/// A request that must answer `status`; answers the body.
+async fn must(app: &TestApp, method: Method, path: &str, dev: &Device, body: Body, status: u16) -> Value {
+    let (got, answer) = app.request(method.clone(), path, Some(&dev.token), body).await;
+    assert_eq!(got.as_u16(), status, "{method} {path}: {answer}");
+    answer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_on_every_route_answers_the_right_status_and_error_code() {
-    let app = spawn_app().await;
+    // No recall window, so a sender's own recall is always too late here.
+    let app = spawn_app_with(|c| c.recall_window = Duration::ZERO).await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
     let c = app.user("carol").await;
     let d = app.user("dave").await;
+    let e = app.user("eve").await;
     let ab = app.befriend(&a, &b).await;
     app.send_ok(&a, b.user_id, "m1", "hello").await;
     let (status, body) = app.post(&a.token, "/api/v1/friend-requests", json!({"user_id": d.user_id})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let ad = body["request"]["id"].as_i64().unwrap();
-    let world = World { a, b, c, d, ab, ad };
+
+    let g = new_group(&app, &a, "Bad Input Club", "open").await;
+    for who in [&b, &d] {
+        must(&app, Method::POST, &format!("/api/v1/groups/{g}/join"), who, Body::None, 200).await;
+    }
+    let role = Body::Json(json!({"role": "admin"}));
+    must(&app, Method::PATCH, &format!("/api/v1/groups/{g}/members/{}", d.user_id), &a, role, 204).await;
+    let to_g = json!({"to": {"group": g}, "client_msg_id": "g1", "body": "hello group"});
+    let sent = must(&app, Method::POST, "/api/v1/messages", &a, Body::Json(to_g), 201).await;
+    let gc = sent["message"]["conversation_id"].as_str().expect("a conversation id").to_owned();
+    let ap = new_group(&app, &a, "Approval Only", "approval").await;
+    must(&app, Method::POST, &format!("/api/v1/groups/{ap}/join"), &e, Body::None, 202).await;
+    let gone = new_group(&app, &a, "Gone Already", "open").await;
+    must(&app, Method::DELETE, &format!("/api/v1/groups/{gone}"), &a, Body::None, 204).await;
+    let (_, before) = app.get(&a.token, "/api/v1/me").await;
+
+    let world = World { a, b, c, d, e, ab, ad, g, gc, ap, gone };
     let cases = cases(&world);
-    let World { b, d, ab, .. } = world;
+    let World { a, b, d, e, ab, g, gc, ap, .. } = world;
 
     // Every route of the server is exercised.
     let covered: HashSet<(&str, &str)> = cases.iter().filter_map(|c| c.route).collect();
@@ -320,6 +762,7 @@ async fn bad_input_on_every_route_answers_the_right_status_and_error_code() {
             Body::None => req,
             Body::Json(v) => req.json(v),
             Body::Raw(s) => req.header("content-type", "application/json").body(s.clone()),
+            Body::Bytes(b, content_type) => req.header("content-type", *content_type).body(b.clone()),
         };
         let label = format!(
             "{} {} (auth {:?}, body {})",
@@ -335,6 +778,7 @@ async fn bad_input_on_every_route_answers_the_right_status_and_error_code() {
                 Body::None => "none".to_owned(),
                 Body::Json(v) => truncate(&v.to_string()),
                 Body::Raw(s) => truncate(s),
+                Body::Bytes(b, content_type) => format!("{} bytes of {content_type}", b.len()),
             }
         );
         let response = match req.send().await {
@@ -374,10 +818,45 @@ async fn bad_input_on_every_route_answers_the_right_status_and_error_code() {
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 
-    // The valid state survived all that: the pending request, the friendship, the message.
+    // The valid state survived all that: the pending request, the friendship, the messages.
     let (_, lists) = app.get(&d.token, "/api/v1/friend-requests").await;
     assert_eq!(lists["incoming"][0]["id"], json!(ad), "{lists}");
-    assert_eq!(seqs(&app.history(&b, &ab, "").await), [1]);
+    let direct = app.history(&b, &ab, "").await;
+    assert_eq!(seqs(&direct), [1]);
+    assert_eq!(direct[0]["body"], "hello", "not recalled: {}", direct[0]);
+    let group = app.history(&b, &gc, "").await;
+    assert_eq!(seqs(&group), [1]);
+    assert_eq!(group[0]["body"], "hello group", "not recalled: {}", group[0]);
+    // The groups: same name, owner, policy, members and roles, eve's request still pending;
+    // alice's profile and settings unchanged.
+    let (_, shown) = app.get(&a.token, &format!("/api/v1/groups/{g}")).await;
+    assert_eq!(shown["group"]["name"], "Bad Input Club", "{shown}");
+    assert_eq!(shown["group"]["owner_id"], json!(a.user_id), "{shown}");
+    assert_eq!(shown["group"]["join_policy"], "open", "{shown}");
+    assert_eq!(shown["group"]["avatar_url"], format!("/api/v1/groups/{g}/avatar"), "no picture: {shown}");
+    let (_, members) = app.get(&a.token, &format!("/api/v1/groups/{g}/members")).await;
+    let roles: Vec<(i64, String)> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["user"]["id"].as_i64().unwrap(), m["role"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        roles,
+        [(a.user_id, "owner".to_owned()), (d.user_id, "admin".to_owned()), (b.user_id, "member".to_owned())],
+        "{members}"
+    );
+    let (_, mine) = app.get(&a.token, "/api/v1/me/groups").await;
+    let names: Vec<&str> = mine["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Approval Only", "Bad Input Club"], "{mine}");
+    let (_, requests) = app.get(&a.token, &format!("/api/v1/groups/{ap}/requests")).await;
+    assert_eq!(requests["requests"].as_array().map(Vec::len), Some(1), "{requests}");
+    assert_eq!(requests["requests"][0]["user"]["id"], json!(e.user_id), "{requests}");
+    let (_, after) = app.get(&a.token, "/api/v1/me").await;
+    for field in ["display_name", "avatar_url"] {
+        assert_eq!(after["user"][field], before["user"][field], "alice's {field}: {after}");
+    }
+    assert_eq!(after["settings"], before["settings"], "alice's settings");
 }
 
 fn truncate(s: &str) -> String {
@@ -456,8 +935,6 @@ async fn the_openapi_document_describes_every_route_of_the_contract() {
     ];
     let app = spawn_app().await;
     let listed = openapi_routes(&app).await;
-    // BUG: (not implemented yet) the server has no profile, avatar upload, settings,
-    // recall or group routes, so neither serves nor documents them.
     let missing: Vec<_> = CONTRACT.iter().filter(|(m, p)| !listed.contains(&(m.to_string(), shape(p)))).collect();
     assert!(missing.is_empty(), "contract routes missing from the OpenAPI document: {missing:?}");
 }

@@ -50,6 +50,29 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/friend-requests"),
     ("POST", "/api/v1/friend-requests/{id}/accept"),
     ("POST", "/api/v1/friend-requests/{id}/decline"),
+    ("PATCH", "/api/v1/me"),
+    ("PUT", "/api/v1/me/avatar"),
+    ("PUT", "/api/v1/me/settings"),
+    ("GET", "/avatars/{name}"),
+    ("DELETE", "/api/v1/conversations/{cid}/messages/{seq}"),
+    ("POST", "/api/v1/groups"),
+    ("GET", "/api/v1/groups"),
+    ("GET", "/api/v1/groups/{id}"),
+    ("PATCH", "/api/v1/groups/{id}"),
+    ("DELETE", "/api/v1/groups/{id}"),
+    ("GET", "/api/v1/groups/{id}/members"),
+    ("POST", "/api/v1/groups/{id}/members"),
+    ("DELETE", "/api/v1/groups/{id}/members/{user_id}"),
+    ("PATCH", "/api/v1/groups/{id}/members/{user_id}"),
+    ("POST", "/api/v1/groups/{id}/join"),
+    ("POST", "/api/v1/groups/{id}/leave"),
+    ("POST", "/api/v1/groups/{id}/transfer"),
+    ("GET", "/api/v1/groups/{id}/requests"),
+    ("POST", "/api/v1/groups/{id}/requests/{user_id}/accept"),
+    ("POST", "/api/v1/groups/{id}/requests/{user_id}/decline"),
+    ("PUT", "/api/v1/groups/{id}/avatar"),
+    ("GET", "/api/v1/groups/{id}/avatar"),
+    ("GET", "/api/v1/me/groups"),
     ("GET", "/api/openapi.json"),
     ("GET", "/health"),
 ];
@@ -187,6 +210,8 @@ pub enum Body {
     Json(Value),
     /// Bytes sent as they are, labelled JSON.
     Raw(String),
+    /// Bytes sent as they are, labelled with this content type (pictures, …).
+    Bytes(Vec<u8>, &'static str),
 }
 
 /// Parses an answer body: `Null` when empty, the text as a JSON string when it is not JSON.
@@ -268,6 +293,7 @@ impl TestApp {
             Body::None => req,
             Body::Json(v) => req.json(&v),
             Body::Raw(s) => req.header("content-type", "application/json").body(s),
+            Body::Bytes(b, content_type) => req.header("content-type", content_type).body(b),
         };
         read(req.send().await.expect("the request reaches the server")).await
     }
