@@ -46,7 +46,8 @@ export class EmojiPicker {
 
   show() {
     const cats = this.categories();
-    if (!this.category || !cats.some((c) => c.id === this.category)) this.category = cats[0].id;
+    // Open on the recently used ones when there are any; they are what people reach for.
+    this.category = cats[0].id;
     this.renderTabs(cats);
     this.renderGrid(cats);
     this.el.hidden = false;
