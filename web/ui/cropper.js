@@ -31,6 +31,7 @@ export function openCropper({ title, testid = 'cropper', onUpload }) {
   let oy = 0;
   let previewUrl = null;
   let previewTimer = null;
+  let closed = false;
 
   function clamp() {
     const dw = img.width * scale;
@@ -73,9 +74,9 @@ export function openCropper({ title, testid = 'cropper', onUpload }) {
   }
 
   function renderPreview() {
-    if (!img) return;
+    if (!img || closed) return;
     output().toBlob((blob) => {
-      if (!blob) return;
+      if (!blob || closed) return;
       if (previewUrl) URL.revokeObjectURL(previewUrl);
       previewUrl = URL.createObjectURL(blob);
       preview.src = previewUrl;
@@ -185,8 +186,11 @@ export function openCropper({ title, testid = 'cropper', onUpload }) {
         h('p', { class: 'muted small', text: 'PNG, JPEG, WebP or GIF. The picture is cropped to the circle shown.' }))),
     footer: [cancel, upload],
     onClose: () => {
+      closed = true;
+      clearTimeout(previewTimer);
       if (previewUrl) URL.revokeObjectURL(previewUrl);
       if (img && img.close) img.close();
+      img = null;
     },
   });
   cancel.addEventListener('click', () => d.close());
