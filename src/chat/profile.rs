@@ -54,7 +54,7 @@ impl Chat {
             return Err(ChatError::invalid("invalid_settings", "settings must be a JSON object"));
         };
         if let Some(theme) = patch.get("theme") {
-            let ok = theme.is_null() || theme.as_str().is_some_and(|t| (1..=32).contains(&t.len()));
+            let ok = theme.is_null() || theme.as_str().is_some_and(|t| (1..=32).contains(&t.chars().count()));
             if !ok {
                 return Err(ChatError::invalid("invalid_settings", "theme must be a name of 1 to 32 characters"));
             }

@@ -9,20 +9,20 @@ use axum::Router;
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::Path;
-use crate::chat::Chat;
+use crate::chat::{Auth, Chat};
 
-/// The generated-avatar route (public, like any picture on the page).
+/// The generated-avatar route (signed-in users; a page's `<img>` carries the cookie).
 pub fn router() -> Router<Chat> {
     Router::new().route("/api/v1/users/{id}/avatar", get(avatar))
 }
 
 /// # `GET /api/v1/users/{id}/avatar`
-#[utoipa::path(get, path = "/api/v1/users/{id}/avatar", tag = "contacts", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/users/{id}/avatar", tag = "contacts", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, content_type = "image/svg+xml", description = "SVG picture"), (status = 404, body = ErrorBody)))]
-pub async fn avatar(State(chat): State<Chat>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+pub async fn avatar(State(chat): State<Chat>, _auth: Auth, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     let user = chat.public_user(id).await?;
     let svg = initials_svg(id, &user.display_name);
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=300")], svg))
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, max-age=300")], svg))
 }
 
 /// An SVG with up to two initials on a colour picked from the id.

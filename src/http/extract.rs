@@ -6,7 +6,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::error::Category;
 
 use super::error::ApiError;
 use crate::chat::{Auth, Chat, ChatError};
@@ -14,11 +15,54 @@ use crate::chat::{Auth, Chat, ChatError};
 /// Name of the cookie the web client may carry the token in.
 pub const TOKEN_COOKIE: &str = "webim_token";
 
-/// A JSON request body. Syntax errors are 400 `malformed_json`, wrong types or missing
-/// fields 422 `invalid_field`, oversize bodies 413 `payload_too_large`.
+/// A JSON object request body. Text that is not JSON is 400 `malformed_json`; JSON that
+/// does not fit (not an object, wrong types, missing or repeated fields) is 422
+/// `invalid_field`; oversize bodies are 413 `payload_too_large`.
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        let invalid = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message);
+        // Serde would fill a struct from an array, field by field; the API takes objects only.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return match serde_json::from_slice::<IgnoredAny>(&bytes) {
+                Ok(_) => Err(invalid("the body must be a JSON object".into())),
+                Err(e) => Err(malformed(e)),
+            };
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Json(value)),
+            Err(e) if e.classify() == Category::Data => Err(invalid(e.to_string())),
+            // serde_json reports some shape errors (a number where a word is expected) as
+            // syntax: if the text is valid JSON, the shape is what is wrong.
+            Err(e) => match serde_json::from_slice::<IgnoredAny>(&bytes) {
+                Ok(_) => Err(invalid(e.to_string())),
+                Err(syntax) => Err(malformed(syntax)),
+            },
+        }
+    }
+}
+
+fn malformed(e: serde_json::Error) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))
+}
+
+/// The whole body; empty is 400, too large 413.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "a JSON body is required"));
+    }
+    Ok(bytes)
+}
+
+/// Any JSON value as the body, for routes that check its shape themselves.
+pub struct AnyJson(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for AnyJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -26,11 +70,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         if bytes.is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "a JSON body is required"));
         }
-        serde_json::from_slice(&bytes).map(Json).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string())
-            }
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")),
+        // Parsing into a value first separates bad syntax (400) from a bad shape (422).
+        serde_json::from_slice(&bytes).map(AnyJson).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))
         })
     }
 }

@@ -326,10 +326,14 @@ pub async fn avatar(
 /// The generated picture of a group without an uploaded one.
 #[utoipa::path(get, path = "/api/v1/groups/{id}/avatar", tag = "groups", params(("id" = i64, Path)),
     responses((status = 200, content_type = "image/svg+xml", description = "SVG picture"), (status = 404, body = ErrorBody)))]
-pub async fn generated_avatar(State(chat): State<Chat>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+pub async fn generated_avatar(
+    State(chat): State<Chat>,
+    _auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
     let group = chat.group(id).await?;
     let svg = super::avatars::initials_svg(id, &group.name);
-    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=300")], svg))
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, max-age=300")], svg))
 }
 
 /// # `GET /api/v1/me/groups`

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::accounts::UserBody;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{body_error, Json, Path};
+use super::extract::{body_error, AnyJson, Json, Path};
 use crate::chat::{Auth, Chat};
 use crate::media::avatar::MAX_BYTES;
 
@@ -100,7 +100,7 @@ pub async fn avatar(State(chat): State<Chat>, auth: Auth, Picture(bytes): Pictur
 pub async fn settings(
     State(chat): State<Chat>,
     auth: Auth,
-    Json(patch): Json<serde_json::Value>,
+    AnyJson(patch): AnyJson,
 ) -> ApiResult<axum::Json<SettingsBody>> {
     Ok(axum::Json(SettingsBody { settings: chat.put_settings(auth.user, patch).await? }))
 }

@@ -86,7 +86,13 @@ async fn what_is_not_a_usable_picture_is_refused_with_a_4xx() {
     }
     let (_, me_now) = app.get(&me.token, "/api/v1/me").await;
     assert!(me_now["user"]["avatar_url"].as_str().unwrap().starts_with("/api/v1/users/"), "still the generated avatar");
-    let generated = app.client.get(app.url(me_now["user"]["avatar_url"].as_str().unwrap())).send().await.unwrap();
+    let generated = app
+        .client
+        .get(app.url(me_now["user"]["avatar_url"].as_str().unwrap()))
+        .bearer_auth(&me.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(generated.headers()["content-type"], "image/svg+xml");
 }
 

@@ -175,14 +175,19 @@ impl GroupStore for SqliteStore {
                 if via_request {
                     let asked = ctx
                         .conn
-                        .execute("DELETE FROM join_requests WHERE group_id = ?1 AND user_id = ?2", [group, user])?;
-                    if asked == 0 {
+                        .prepare_cached("SELECT 1 FROM join_requests WHERE group_id = ?1 AND user_id = ?2")?
+                        .exists([group, user])?;
+                    if !asked {
                         return Ok(Joined::NoRequest);
                     }
                 }
                 if role_in(ctx.conn, conv, user)?.is_some() {
+                    // A request from someone already in is stale: drop it.
+                    ctx.conn
+                        .execute("DELETE FROM join_requests WHERE group_id = ?1 AND user_id = ?2", [group, user])?;
                     return Ok(Joined::AlreadyMember);
                 }
+                // A full group keeps the request, so it can be accepted once there is room.
                 if found.member_count >= i64::try_from(max).unwrap_or(i64::MAX) {
                     return Ok(Joined::Full);
                 }
