@@ -39,8 +39,8 @@ impl Nchan {
         std::fs::write(
             &conf,
             format!(
-                "load_module {module};\nworker_processes 1;\nworker_rlimit_nofile 40000;\ndaemon off;\npid {pid};\nerror_log stderr error;\n\
-                 events {{ worker_connections 40000; }}\n\
+                "load_module {module};\nworker_processes 1;\nworker_rlimit_nofile 20000;\ndaemon off;\npid {pid};\nerror_log stderr error;\n\
+                 events {{ worker_connections 19000; }}\n\
                  http {{\n access_log off;\n client_body_temp_path {tmp};\n\
                  server {{\n  listen 127.0.0.1:{port};\n\
                    location = /pub {{ nchan_publisher; nchan_channel_id $arg_id; nchan_message_buffer_length 64; nchan_message_timeout 5m; }}\n\
@@ -78,11 +78,15 @@ impl Nchan {
         bail!("nginx did not answer on {base}")
     }
 
-    /// The worker's pid (nginx's master forks one worker).
+    /// The worker's pid: the process whose parent is the master.
     fn worker_pid(&self) -> Option<u32> {
         let master = self.child.id()?;
-        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).ok()?;
-        children.split_whitespace().next()?.parse().ok()
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == master).then_some(pid)
+        })
     }
 
     /// CPU seconds of master and worker.
@@ -95,9 +99,20 @@ impl Nchan {
         self.worker_pid().and_then(rss_bytes).unwrap_or(0)
     }
 
-    /// Stops nginx.
+    /// Stops nginx: TERM lets the master take its worker down too (a killed master would
+    /// leave the worker holding the port).
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        let worker = self.worker_pid();
+        if let Some(master) = self.child.id() {
+            let _ = Command::new("kill").arg("-TERM").arg(master.to_string()).status().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+        if let Some(worker) = worker {
+            // Usually gone already with its master.
+            let _ = Command::new("kill").arg("-KILL").arg(worker.to_string()).stderr(Stdio::null()).status().await;
+        }
         let _ = std::fs::remove_file(self.dir.join("nginx.pid"));
     }
 }
