@@ -27,7 +27,7 @@ pub fn router() -> Router<Chat> {
 /// Search text.
 #[derive(Deserialize, IntoParams)]
 pub struct SearchParams {
-    /// Part of a username or display name.
+    /// Part of a name: a username or display name, or a group's name.
     pub q: Option<String>,
     /// How many matches to skip (paging, 50 per page).
     pub offset: Option<usize>,

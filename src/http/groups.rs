@@ -6,9 +6,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
+use super::contacts::SearchParams;
 use super::extract::{Json, Path, Query};
 use super::profile::Picture;
 use crate::chat::{Auth, Chat, JoinOutcome};
@@ -56,15 +57,6 @@ pub struct UpdateBody {
     pub join_policy: Option<JoinPolicy>,
     /// New history visibility for later members.
     pub history_visible_to_new_members: Option<bool>,
-}
-
-/// Search text and paging.
-#[derive(Deserialize, IntoParams)]
-pub struct SearchParams {
-    /// Part of a group's name.
-    pub q: Option<String>,
-    /// How many matches to skip (paging, 50 per page).
-    pub offset: Option<usize>,
 }
 
 /// `{user_id}`.
