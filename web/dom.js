@@ -91,7 +91,8 @@ export function icon(name, cls = '') {
 
 /** A real button holding an icon, labelled for screen readers and with a tooltip. */
 export function iconButton(name, label, props = {}) {
-  return h('button', { type: 'button', class: ['icon-btn', props.class], 'aria-label': label, title: label, ...props, }, icon(name));
+  const { class: cls, ...rest } = props;
+  return h('button', { type: 'button', 'aria-label': label, title: label, ...rest, class: ['icon-btn', cls] }, icon(name));
 }
 
 export function clear(el) {

@@ -281,3 +281,28 @@ export async function makePng(size = 96) {
   ihdr[9] = 2;
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** Direct API calls, for setting the scene faster than through the UI. */
+export async function apiUser(server, username, displayName) {
+  const call = async (method, path, body, token) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body instanceof Buffer ? { 'Content-Type': 'image/png' } : body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body instanceof Buffer ? body : body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  await call('POST', '/auth/register', { username, password: PASSWORD, display_name: displayName });
+  const { token, user } = await call('POST', '/auth/login', { username, password: PASSWORD });
+  const u = { username, displayName, token, user, id: user.id };
+  u.call = (method, path, body) => call(method, path, body, token);
+  u.befriend = async (other) => {
+    const { request } = await u.call('POST', '/friend-requests', { user_id: other.id });
+    await other.call('POST', `/friend-requests/${request.id}/accept`);
+  };
+  let n = 0;
+  u.say = (to, body) => u.call('POST', '/messages', { to, client_msg_id: `${username}-${Date.now()}-${++n}`, body });
+  return u;
+}

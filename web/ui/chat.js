@@ -44,6 +44,7 @@ export class ChatPane {
     document.removeEventListener('visibilitychange', this.onVisible);
     window.removeEventListener('focus', this.onVisible);
     clearInterval(this.ticker);
+    if (this.resizer) this.resizer.disconnect();
     if (this.outside) document.removeEventListener('mousedown', this.outside);
   }
 
@@ -126,6 +127,13 @@ export class ChatPane {
     const section = h('section', { class: 'chat', 'aria-labelledby': 'chat-title', testid: 'chat', dataset: { cid } },
       header, h('div', { class: 'messages-wrap' }, this.scroller, this.jump), this.picker.el, this.composer);
     this.el.replaceChildren(section);
+    // Stay pinned to the newest message when the pane changes size (window, keyboard, composer).
+    if (this.resizer) this.resizer.disconnect();
+    this.pinned = true;
+    this.resizer = new ResizeObserver(() => {
+      if (this.pinned) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizer.observe(this.scroller);
     if (this.outside) document.removeEventListener('mousedown', this.outside);
     const picker = this.picker;
     const emojiBtn = this.emojiBtn;
@@ -166,7 +174,8 @@ export class ChatPane {
   }
 
   onScroll() {
-    if (this.nearBottom()) {
+    this.pinned = this.nearBottom();
+    if (this.pinned) {
       this.jump.hidden = true;
       this.maybeRead();
     }
