@@ -79,11 +79,6 @@ export class Connection {
     if (this.channel) this.channel.close();
   }
 
-  /** Tells the other tabs (of this account) to sign out too. */
-  broadcastSignOut() {
-    this.post({ type: 'unauthorized' });
-  }
-
   /** Whether this tab should raise desktop notifications: the leader, when no tab is visible. */
   shouldNotify() {
     if (!document.hidden) return false;

@@ -63,7 +63,6 @@ async function signOut() {
       return;
     }
   }
-  if (current) current.conn.broadcastSignOut();
   if (session) session.postMessage({ type: 'signed-out' });
   stop();
   showAuth('You signed out.');
