@@ -99,6 +99,20 @@ test('screenshots of the main screens, desktop and narrow, in each theme', async
   await page.waitForTimeout(150);
   await shot(page, 'narrow-group-dark.png');
 
+  // Dialogs at desktop size: group info (dark) and profile & settings (light).
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.click('[data-testid=chat-info]');
+  await page.locator('[data-testid=member]').nth(3).waitFor();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await shot(page, 'group-info-dark.png');
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => { document.documentElement.dataset.theme = 'light'; });
+  await page.click('[data-testid=open-profile]');
+  await page.locator('[data-testid=profile-dialog]').waitFor();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await shot(page, 'profile-light.png');
+  await page.keyboard.press('Escape');
+
   const q = await person(browser, server);
   await q.page.waitForSelector('[data-testid=auth-screen]');
   await shot(q.page, 'signin.png');

@@ -158,7 +158,7 @@ export function openGroupInfo(ctx, groupId) {
           state.members.set(groupId, (state.members.get(groupId) || []).filter((x) => x.user.id !== u.id));
         }) }));
       }
-      return h('li', { class: 'item result', testid: 'member', dataset: { userId: u.id, role: m.role, username: u.username } },
+      return h('li', { class: 'item result member-row', testid: 'member', dataset: { userId: u.id, role: m.role, username: u.username } },
         avatar(u.avatar_url, { size: 'sm', online: !!u.online }),
         h('span', { class: 'item-main' }, h('span', { class: 'item-title', text: self ? `${u.display_name} (you)` : u.display_name }), h('span', { class: 'item-sub muted', text: `@${u.username}` })),
         h('span', { class: ['tag', `role-${m.role}`], testid: 'member-role', text: ROLE_LABEL[m.role] || m.role }),
