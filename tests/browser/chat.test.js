@@ -83,6 +83,12 @@ test('two people chat both ways live, in order, with sent → delivered → read
   const seqs = await a.$$eval('[data-testid=message][data-status=confirmed]', (els) => els.map((e) => Number(e.dataset.seq)));
   assert.deepEqual(seqs, seqs.slice().sort((x, y) => x - y));
   assert.equal(new Set(seqs).size, seqs.length);
+
+  // After a reload the marks are still there (kept by this browser: the conversation list
+  // does not carry the peer's read position).
+  await a.reload();
+  await openChat(a, 'Ben Baker');
+  await until(async () => (await markOf(a, 'ann 3')) === 'read', { what: 'read marks after a reload' });
   assert.deepEqual(ann.errors, []);
   assert.deepEqual(ben.errors, []);
 });

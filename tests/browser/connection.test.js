@@ -95,3 +95,27 @@ test('a server restart mid-conversation: "reconnecting…", then it recovers and
   assert.deepEqual(max.errors, []);
   assert.deepEqual(lea.errors, []);
 });
+
+test('a session that ends sends every tab back to sign-in with a message', async () => {
+  const ned = await signUp(await person(browser, server), uniqueName('ned'), 'Ned');
+  const oli = await signUp(await person(browser, server), uniqueName('oli'), 'Oli');
+  await befriend(ned, oli);
+  const second = await newTab(ned);
+  await second.locator('[data-testid=app]').waitFor();
+  // The cookie disappears (expired, or cleared by the person): the next poll is refused.
+  await ned.context.clearCookies();
+  await oli.page.evaluate(async () => {
+    const conv = [...window.webim.state.convs.values()][0];
+    await fetch('/api/v1/messages', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ to: { user: conv.peer.id }, client_msg_id: 'wake-up', body: 'wake up' }) });
+  });
+  for (const page of [ned.page, second]) {
+    await page.locator('[data-testid=auth-screen]').waitFor({ timeout: 5000 });
+    assert.match(await page.textContent('[data-testid=auth-screen]'), /session has ended|signed out/i);
+  }
+  // Signing in again in one tab brings the other back too.
+  await ned.page.fill('[data-testid=auth-username]', ned.username);
+  await ned.page.fill('[data-testid=auth-password]', 'correct horse battery');
+  await ned.page.click('[data-testid=auth-submit]');
+  await second.locator('[data-testid=app]').waitFor({ timeout: 5000 });
+  assert.deepEqual(ned.errors, []);
+});
