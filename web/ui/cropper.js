@@ -180,10 +180,11 @@ export function openCropper({ title, testid = 'cropper', onUpload }) {
   const d = openDialog({
     title,
     testid,
+    wide: true,
     body: h('div', { class: 'cropper' },
       h('div', { class: 'crop-left' }, canvas, h('label', { class: 'zoom-row' }, h('span', { text: 'Zoom' }), zoom)),
       h('div', { class: 'crop-right' }, chooser, file, h('div', { class: 'preview-box' }, preview, previewNote),
-        h('p', { class: 'muted small', text: 'PNG, JPEG, WebP or GIF. The picture is cropped to the circle shown.' }))),
+        h('p', { class: 'muted small', text: 'PNG, JPEG, WebP or GIF. Drag to frame it; the square is uploaded and shown as a circle.' }))),
     footer: [cancel, upload],
     onClose: () => {
       closed = true;
