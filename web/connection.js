@@ -51,7 +51,11 @@ export class Connection {
     this.channel = new BroadcastChannel(`webim-events-${this.userId}`);
     this.channel.onmessage = (e) => this.onMessage(e.data);
     this.onOnline = () => this.wakeUp();
-    this.onVisibility = () => this.post({ type: 'visibility', tab: this.tab, visible: !document.hidden });
+    this.onVisibility = () => {
+      this.post({ type: 'visibility', tab: this.tab, visible: !document.hidden });
+      // Someone is looking: retry now rather than at the end of a long backoff.
+      if (!document.hidden) this.wakeUp();
+    };
     window.addEventListener('online', this.onOnline);
     document.addEventListener('visibilitychange', this.onVisibility);
     if (navigator.locks && navigator.locks.request) {

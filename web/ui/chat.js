@@ -283,7 +283,7 @@ export class ChatPane {
     };
     for (const m of t.list) {
       const mine = m.sender_id === me.id;
-      push({ key: `s${m.seq}`, mine, senderId: m.sender_id, body: m.body, ts: m.ts, recalled: !!m.recalled, mark: mine && conv.kind === 'direct' ? this.state.markOf(conv, m) : null, message: m });
+      push({ key: `s${m.seq}`, mine, senderId: m.sender_id, body: m.body, ts: m.ts, recalled: !!m.recalled, mark: mine ? this.state.markOf(conv, m) : null, message: m });
     }
     for (const p of t.pending.values()) {
       push({ key: `p${p.client_msg_id}`, mine: true, senderId: me.id, body: p.body, ts: p.ts, recalled: false, mark: p.status, pending: p });

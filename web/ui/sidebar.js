@@ -175,7 +175,6 @@ export class Sidebar {
       const online = conv.kind === 'direct' && conv.peer ? !!conv.peer.online : null;
       const p = this.preview(conv);
       const active = state.openCid === conv.id;
-      const label = `${title}${unread ? `, ${unread} unread` : ''}`;
       return h(
         'li',
         null,
@@ -187,7 +186,6 @@ export class Sidebar {
             testid: 'conv-item',
             dataset: { cid: conv.id, title, kind: conv.kind },
             'aria-current': active ? 'true' : null,
-            'aria-label': label,
             onclick: () => this.ctx.openConversation(conv.id),
           },
           avatar(pic, { size: 'md', online }),
@@ -200,6 +198,7 @@ export class Sidebar {
               { class: 'item-bottom' },
               h('span', { class: ['item-sub', p.muted && 'muted'], testid: 'conv-preview', text: p.text }),
               unread ? h('span', { class: 'badge', testid: 'unread-badge', text: unread > 999 ? '999+' : String(unread) }) : null,
+              unread ? h('span', { class: 'sr-only', text: ' unread' }) : null,
             ),
           ),
         ),
