@@ -164,6 +164,10 @@ export class Connection {
     this.post({ type: 'hello' });
     this.post({ type: 'status', status: this.state });
     let failures = 0;
+    // The first poll of a new leader, and the first after a failure, ask for an immediate
+    // answer (timeout=0): a held poll answers only when something happens, and until some
+    // poll answers the tab cannot tell that the server is back.
+    let quick = true;
     while (this.running) {
       let timer = null;
       try {
@@ -176,13 +180,14 @@ export class Connection {
         this.pollAbort = new AbortController();
         const abort = this.pollAbort;
         timer = setTimeout(() => abort.abort(), CLIENT_TIMEOUT_MS);
-        const ans = await api.get(`/events?cursor=${seg(from)}&timeout=${POLL_TIMEOUT_S}`, {
+        const ans = await api.get(`/events?cursor=${seg(from)}&timeout=${quick ? 0 : POLL_TIMEOUT_S}`, {
           signal: abort.signal,
           quiet401: true,
         });
         clearTimeout(timer);
         if (!this.running) break;
         failures = 0;
+        quick = false;
         this.setStatus('online');
         this.cursor = ans.cursor;
         this.post({ type: 'batch', from, to: ans.cursor, events: ans.events });
@@ -202,6 +207,7 @@ export class Connection {
           continue;
         }
         failures += 1;
+        quick = true;
         this.setStatus('reconnecting');
         await this.sleep(backoffDelay(failures, e && e.retryAfter));
       }
