@@ -98,6 +98,12 @@ test('screenshots of the main screens, desktop and narrow, in each theme', async
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   await page.waitForTimeout(150);
   await shot(page, 'narrow-group-dark.png');
+  // The browser's Back goes from a chat to the list, not out of the app.
+  await page.goBack();
+  await page.locator('.sidebar').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('[data-testid=chat-pane]').isVisible(), false);
+  assert.ok(page.url().startsWith(server.url));
+  await openChat(page, 'Weekend hike 🥾');
 
   // Dialogs at desktop size: group info (dark) and profile & settings (light).
   await page.setViewportSize({ width: 1280, height: 800 });

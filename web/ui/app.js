@@ -37,9 +37,39 @@ export function mountApp(root, { state, conn, signOut }) {
     document.title = n ? `(${n}) webim` : 'webim';
   }
 
+  // An open chat is a browser history entry, so the Back button (or gesture) of a phone
+  // returns to the list instead of leaving the app. A reload starts at the list again.
+  let fromHistory = false;
+  let skipPop = false;
+  if (history.state && history.state.webimChat) history.replaceState(null, '');
+  const onPop = (e) => {
+    if (skipPop) {
+      skipPop = false;
+      return;
+    }
+    const cid = e.state && e.state.webimChat;
+    fromHistory = true;
+    try {
+      if (cid && state.convs.has(cid)) openConversation(cid);
+      else if (state.openCid) state.closeConversation();
+    } finally {
+      fromHistory = false;
+    }
+  };
+  window.addEventListener('popstate', onPop);
+  disposers.push(() => window.removeEventListener('popstate', onPop));
+
   disposers.push(
     state.on('open', (cid) => {
       shell.dataset.view = cid ? 'chat' : 'list';
+      if (fromHistory) return;
+      const inChat = history.state && history.state.webimChat;
+      if (cid && !inChat) history.pushState({ webimChat: cid }, '');
+      else if (cid) history.replaceState({ webimChat: cid }, '');
+      else if (inChat) {
+        skipPop = true;
+        history.back();
+      }
     }),
     state.on('convs', updateTitle),
     state.on('settings', (s) => applySettings(s)),
