@@ -15,6 +15,13 @@ const RECALL_WINDOW_MS = 120000; // the server's default; it has the last word
 const RUN_GAP_MS = 5 * 60000;
 const MARK_LABEL = { sending: 'Sending', failed: 'Not sent', sent: 'Sent', delivered: 'Delivered', read: 'Read' };
 
+/** A short message of emoji alone is shown large, without a bubble. */
+function isEmojiOnly(text) {
+  if (text.length > 48 || !/[\p{Extended_Pictographic}\u{1F1E6}-\u{1F1FF}]/u.test(text)) return false;
+  const rest = text.replace(/[\p{Extended_Pictographic}\u{1F1E6}-\u{1F1FF}\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}\u200d\ufe0f\u20e3\s]/gu, '');
+  return rest === '';
+}
+
 export class ChatPane {
   constructor(ctx) {
     this.ctx = ctx;
@@ -239,7 +246,7 @@ export class ChatPane {
     const content = recalled
       ? h('p', { class: 'msg-body recalled', testid: 'message-body', text: mine ? 'You recalled this message' : 'This message was recalled' })
       : h('p', { class: 'msg-body', testid: 'message-body', text: body, dir: 'auto' });
-    const emojiOnly = !recalled && /^(\p{Extended_Pictographic}|\p{Emoji_Component}|\u200d|\ufe0f|\s){1,12}$/u.test(body) && !/^[\d\s#*]+$/.test(body);
+    const emojiOnly = !recalled && isEmojiOnly(body);
     return h(
       'div',
       {
