@@ -5,7 +5,9 @@
 // device and would keep cancelling each other's held request, which is why there is one loop.
 //
 // Cursors are opaque: tabs never compare them, they only check that each answer continues
-// from the cursor they last saw; when it does not, the tab reconciles from the API.
+// from the cursor they last saw; when it does not, the tab reconciles from the API. A tab
+// starts listening before it loads its state, so every answer shared after that point
+// reaches it and everything before is in what it loaded: its first answer needs no check.
 
 import { api, seg, ApiError } from './api.js';
 
@@ -27,7 +29,6 @@ export class Connection {
   /**
    * @param {object} o
    * @param {number} o.userId        scopes the lock and channel to one account
-   * @param {string} o.cursor        where this tab's loaded state stands (from GET /conversations)
    * @param {(events: object[]) => void} o.apply        applies a batch to this tab's state
    * @param {() => Promise<string>} o.resync            reloads everything; resolves to a new cursor
    * @param {() => void} o.reconcile                    catch up after a discontinuity
@@ -35,8 +36,12 @@ export class Connection {
    * @param {(status: string) => void} o.status         'connecting' | 'online' | 'reconnecting'
    */
   constructor(o) {
-    Object.assign(this, { userId: o.userId, cursor: o.cursor });
+    this.userId = o.userId;
+    this.cursor = null;
     this.cb = o;
+    this.buffer = [];
+    this.listening = false;
+    this.seenBatch = false;
     this.tab = Math.random().toString(36).slice(2);
     this.running = false;
     this.isLeader = false;
@@ -46,10 +51,24 @@ export class Connection {
     this.needResync = false;
   }
 
-  start() {
-    this.running = true;
+  /** Opens the channel before the state is loaded; what arrives meanwhile waits for start(). */
+  listen() {
+    if (this.channel) return;
     this.channel = new BroadcastChannel(`webim-events-${this.userId}`);
-    this.channel.onmessage = (e) => this.onMessage(e.data);
+    this.channel.onmessage = (e) => {
+      if (this.running) this.onMessage(e.data);
+      else if (e.data && e.data.type === 'batch') this.buffer.push(e.data);
+    };
+  }
+
+  /** Starts with the cursor of the loaded state (GET /conversations). */
+  start(cursor) {
+    this.listen();
+    this.cursor = cursor;
+    this.running = true;
+    const early = this.buffer;
+    this.buffer = [];
+    for (const msg of early) this.onMessage(msg);
     this.onOnline = () => this.wakeUp();
     this.onVisibility = () => {
       this.post({ type: 'visibility', tab: this.tab, visible: !document.hidden });
@@ -111,7 +130,8 @@ export class Connection {
     switch (msg.type) {
       case 'batch': {
         if (this.isLeader) return;
-        const continuous = msg.from === this.cursor;
+        const continuous = !this.seenBatch || msg.from === this.cursor;
+        this.seenBatch = true;
         this.cursor = msg.to;
         if (msg.events.length) this.cb.apply(msg.events);
         if (!continuous) this.cb.reconcile();

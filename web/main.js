@@ -22,9 +22,9 @@ function showAuth(notice = '') {
   document.title = 'Sign in · webim';
   renderAuth(root, {
     notice,
-    onSignedIn: () => {
+    onSignedIn: (user) => {
       if (session) session.postMessage({ type: 'signed-in' });
-      start();
+      start(user.id);
     },
   });
 }
@@ -68,48 +68,58 @@ async function signOut() {
   showAuth('You signed out.');
 }
 
-async function start() {
+async function start(userId) {
   if (starting) return;
   starting = true;
   stop();
   root.replaceChildren(h('div', { class: 'splash', role: 'status', text: 'Loading…' }));
   const state = new State();
-  let cursor;
-  try {
-    cursor = await state.load();
-  } catch (e) {
-    starting = false;
-    if (e.status === 401) showAuth();
-    else showFatal(e);
-    return;
-  }
   let ui = null;
   const conn = new Connection({
-    userId: state.me.id,
-    cursor,
+    userId,
     apply: (events) => state.applyEvents(events),
     resync: () => state.resync(),
     reconcile: () => state.reconcile(),
     unauthorized: () => signedOut('Your session has ended. Please sign in again.'),
     status: (s) => ui && ui.setStatus(s),
   });
+  // Listen to the other tabs first, then load: nothing shared in between is missed.
+  conn.listen();
+  let cursor;
+  try {
+    cursor = await state.load();
+  } catch (e) {
+    conn.stop();
+    starting = false;
+    if (e.status === 401) showAuth();
+    else showFatal(e);
+    return;
+  }
+  if (state.me.id !== userId) {
+    // Someone else signed in (in another tab) while this one was loading: start over.
+    conn.stop();
+    starting = false;
+    boot();
+    return;
+  }
   ui = mountApp(root, { state, conn, signOut });
   current = { state, conn, ui };
   starting = false;
-  conn.start();
+  conn.start(cursor);
   // For tests and debugging: the state is inspectable, never the token (there is none here).
   window.webim = { state, conn };
 }
 
 async function boot() {
+  let me;
   try {
-    await api.get('/me', { quiet401: true });
+    me = await api.get('/me', { quiet401: true });
   } catch (e) {
     if (e.status === 401) showAuth();
     else showFatal(e);
     return;
   }
-  start();
+  start(me.user.id);
 }
 
 onUnauthorized(() => signedOut('Your session has ended. Please sign in again.'));
@@ -117,7 +127,10 @@ onUnauthorized(() => signedOut('Your session has ended. Please sign in again.'))
 if (session) {
   session.onmessage = (e) => {
     const msg = e.data || {};
-    if (msg.type === 'signed-in') start();
+    if (msg.type === 'signed-in') {
+      stop();
+      boot();
+    }
     else if (msg.type === 'signed-out') signedOut('You signed out in another tab.');
   };
 }

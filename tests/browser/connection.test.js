@@ -33,8 +33,12 @@ test('tabs share one long poll; when the polling tab closes another takes over',
   await befriend(jo, kim);
   const first = jo.page;
   const firstPolls = polls(first);
-  const second = await newTab(jo);
+  const secondLists = { n: 0 };
+  const second = await jo.context.newPage();
+  second.on('pageerror', (e) => jo.errors.push(e.message));
   const secondPolls = polls(second);
+  second.on('request', (r) => { if (r.url().endsWith('/api/v1/conversations')) secondLists.n += 1; });
+  await second.goto('/');
   await second.locator('[data-testid=app]').waitFor();
   await openChat(kim.page, 'Jo');
 
@@ -45,6 +49,8 @@ test('tabs share one long poll; when the polling tab closes another takes over',
   // The second tab never polled: the first one holds the lock and shares what it gets.
   assert.ok(firstPolls.n >= 1, 'the first tab polls');
   assert.equal(secondPolls.n, 0, 'the second tab does not poll');
+  // It listened before loading, so the shared answers continue its state: no reload needed.
+  assert.equal(secondLists.n, 1, 'the second tab loaded its conversations once');
 
   await first.close();
   await until(() => secondPolls.n >= 1, { timeout: 3000, what: 'the second tab to take over polling' });
