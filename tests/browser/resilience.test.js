@@ -38,7 +38,9 @@ before(async () => {
     }
     if (intercept.mode === 'hold') await intercept.release;
     const mode = intercept.mode;
-    if (!mode || !json.events || !json.events.length) return route.fulfill({ response, json }).catch(() => {});
+    // Only answers that carry a message are tampered with (reads and receipts pass as they are).
+    const carriesMessage = json.events && json.events.some((e) => e.type === 'message.new');
+    if (!mode || !carriesMessage) return route.fulfill({ response, json }).catch(() => {});
     intercept.seen.push(json.events.map((e) => e.type));
     if (mode === 'drop') {
       json.events = json.events.filter((e) => !(e.type === 'message.new' && e.message.body === intercept.body));
@@ -145,8 +147,9 @@ test('a send whose answer is lost is retried with the same client_msg_id and sto
   }
   assert.equal(posts.length, 2);
   assert.equal(posts[0].client_msg_id, posts[1].client_msg_id);
-  const { messages } = await ann.call('GET', `/conversations/${cid}/messages?after_seq=7`);
-  assert.deepEqual(messages.map((m) => m.body), ['eight (answer lost)']);
+  const { messages } = await ann.call('GET', `/conversations/${cid}/messages?limit=10`);
+  assert.equal(messages.filter((m) => m.body === 'eight (answer lost)').length, 1, 'stored once');
+  assert.equal(messages[messages.length - 1].body, 'eight (answer lost)');
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await bodies(page)).filter((b) => b === 'eight (answer lost)').length, 1);
 });
