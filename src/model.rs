@@ -204,6 +204,12 @@ pub struct Conversation {
     pub read_seq: i64,
     /// Messages after `read_seq`.
     pub unread: i64,
+    /// Direct chats: the highest seq the other person has read (extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_read_seq: Option<i64>,
+    /// Direct chats: the highest seq a device of the other person received (extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_delivered_seq: Option<i64>,
 }
 
 /// The opaque conversation id clients see: `d{a}-{b}` (a < b) or `g{group}`.

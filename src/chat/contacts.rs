@@ -27,7 +27,7 @@ impl Chat {
         Ok(users)
     }
 
-    /// Asks `to` to be friends; `friend.request` reaches them.
+    /// Asks `to` to be friends; `friend.request` reaches them and the asker's devices.
     pub async fn request_friend(&self, me: UserId, to: UserId, note: Option<&str>) -> ChatResult<FriendRequest> {
         if to == me {
             return Err(ChatError::invalid("invalid_user_id", "you cannot befriend yourself"));
@@ -44,7 +44,11 @@ impl Chat {
         let (f, t, n) = (from_user.clone(), to_user.clone(), note.clone());
         let events = Box::new(move |id| {
             let request = FriendRequest { id, from: f, to: t, note: n, ts: crate::model::now_ms() };
-            vec![NewEvent::now(Stream::User(to), EventBody::FriendRequest { request })]
+            // The asker's other devices learn of it too, to list it as outgoing.
+            vec![
+                NewEvent::now(Stream::User(to), EventBody::FriendRequest { request: request.clone() }),
+                NewEvent::now(Stream::User(me), EventBody::FriendRequest { request }),
+            ]
         });
         match self.store().create_friend_request(me, to, note, events).await {
             Ok(row) => Ok(FriendRequest { id: row.id, from: from_user, to: to_user, note: row.note, ts: row.ts }),

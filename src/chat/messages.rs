@@ -128,6 +128,8 @@ impl Chat {
                     last_message: r.last_message,
                     last_seq: r.last_seq,
                     read_seq: r.read_seq,
+                    peer_read_seq: r.peer_read_seq,
+                    peer_delivered_seq: r.peer_delivered_seq,
                 }
             })
             .collect();

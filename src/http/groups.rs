@@ -8,8 +8,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiResult, ErrorBody};
 use super::contacts::SearchParams;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{Json, Path, Query};
 use super::profile::Picture;
 use crate::chat::{Auth, Chat, JoinOutcome};

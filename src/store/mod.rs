@@ -83,6 +83,10 @@ pub struct ConvRow {
     pub last_seq: i64,
     /// The user's read position.
     pub read_seq: i64,
+    /// Direct chats: how far the other person has read.
+    pub peer_read_seq: Option<i64>,
+    /// Direct chats: how far the other person's devices have received.
+    pub peer_delivered_seq: Option<i64>,
     /// The newest message.
     pub last_message: Option<Message>,
 }

@@ -243,3 +243,29 @@ async fn a_body_is_1_to_4000_characters_and_emoji_are_characters() {
     assert_error(&answer, 422, "invalid_body");
     assert_eq!(app.history(&b, &cid, "").await, [m, short], "text round-trips unchanged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_list_tells_how_far_the_peer_has_received_and_read() {
+    let app = spawn_app().await;
+    let (a, b) = (app.user("marker_a").await, app.user("marker_b").await);
+    let cid = app.befriend(&a, &b).await;
+    for i in 1..=3 {
+        app.send_ok(&a, b.user_id, &format!("m{i}"), &format!("message {i}")).await;
+    }
+    let cursor = app.drain(&b).await;
+    // Polling again with the cursor acknowledges what the last answer held.
+    app.poll(&b, Some(&cursor), 0).await;
+    let (s, _) = app.post(&b.token, &format!("/api/v1/conversations/{cid}/read"), serde_json::json!({"seq": 2})).await;
+    assert_eq!(s.as_u16(), 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let list = app.conversations(&a).await;
+        let conv = list["conversations"].as_array().unwrap().iter().find(|c| c["id"] == cid.as_str()).unwrap().clone();
+        if conv["peer_delivered_seq"] == 3 || std::time::Instant::now() > deadline {
+            assert_eq!(conv["peer_delivered_seq"], 3, "{conv}");
+            assert_eq!(conv["peer_read_seq"], 2, "{conv}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

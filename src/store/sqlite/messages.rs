@@ -72,32 +72,31 @@ impl MessageStore for SqliteStore {
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>> {
         self.readers
             .read(move |conn| {
+                // The other member's positions, for direct chats only (receipt marks).
                 let mut stmt = conn.prepare_cached(
-                    "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq
-                     FROM members m JOIN conversations c ON c.id = m.conv_id WHERE m.user_id = ?1",
+                    "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq, p.read_seq, p.delivered_seq
+                     FROM members m JOIN conversations c ON c.id = m.conv_id
+                     LEFT JOIN members p ON p.conv_id = c.id AND p.user_id <> m.user_id AND c.kind = 'direct'
+                     WHERE m.user_id = ?1",
                 )?;
-                let rows = stmt
-                    .query_map([user], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
                 let mut last = conn
                     .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq = ?2"))?;
-                let mut out = Vec::with_capacity(rows.len());
-                for (id, kind, a, b, g, last_seq, read_seq) in rows {
-                    let Some(conv) = conv_ref_of(&kind, a, b, g) else {
-                        continue;
-                    };
+                let mut out = Vec::new();
+                let mut rows = stmt.query([user])?;
+                while let Some(r) = rows.next()? {
+                    let (id, kind): (ConvId, String) = (r.get(0)?, r.get(1)?);
+                    let Some(conv) = conv_ref_of(&kind, r.get(2)?, r.get(3)?, r.get(4)?) else { continue };
+                    let last_seq: i64 = r.get(5)?;
                     let last_message = last.query_row([id, last_seq], message_row(conv)).optional()?;
-                    out.push(ConvRow { id, conv, last_seq, read_seq, last_message });
+                    out.push(ConvRow {
+                        id,
+                        conv,
+                        last_seq,
+                        read_seq: r.get(6)?,
+                        peer_read_seq: r.get(7)?,
+                        peer_delivered_seq: r.get(8)?,
+                        last_message,
+                    });
                 }
                 Ok(out)
             })
