@@ -174,13 +174,22 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     let cpu = nchan.cpu_seconds();
     let started = Instant::now();
     let mut latency = Latencies::default();
+    let mut stale = 0u64;
     for i in 0..rounds {
         let (channel, arrivals) = if i % 2 == 0 { ("pb", &mut at_b) } else { ("pa", &mut at_a) };
         let sent = Instant::now();
-        publish(&api, channel, format!("m{i}")).await?;
-        let (_, at) =
-            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("subscriber ended")?;
-        latency.record(at - sent);
+        let body = format!("m{i}");
+        publish(&api, channel, body.clone()).await?;
+        // Only this round's message counts: a subscriber may be handed an older one again.
+        loop {
+            let (got, at) =
+                tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("subscriber ended")?;
+            if got == body {
+                latency.record(at - sent);
+                break;
+            }
+            stale += 1;
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -190,6 +199,7 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     latency.into_metrics("latency", &mut m);
     m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
     m.insert("server_cpu_s".into(), nchan.cpu_seconds() - cpu);
+    m.insert("stale_messages_skipped".into(), stale as f64);
     Ok(report("pingpong", &[("messages", rounds.to_string())], m))
 }
 
