@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{Auth, Chat, ChatError, ChatResult};
 use crate::bus::hub::Read;
-use crate::model::{ConvId, DeviceId, Pos, StoredEvent, UserId};
+use crate::model::{ConvId, DeviceId, EventBody, NewEvent, Pos, StoredEvent, Stream, UserId};
 
 /// One poll's answer.
 #[derive(Debug)]
@@ -244,7 +244,6 @@ impl Chat {
 
     /// Tells the user's friends that they came online or went offline.
     pub(super) async fn announce_presence(&self, user: UserId, online: bool) {
-        use crate::model::{EventBody, NewEvent, Stream};
         let event = NewEvent::now(Stream::Friends(user), EventBody::Presence { user_id: user, online });
         if let Err(e) = self.store().append(vec![event]).await {
             tracing::warn!(error = %e, user, "presence change not stored");
