@@ -485,3 +485,15 @@ impl TestApp {
 pub fn seqs(messages: &[Value]) -> Vec<i64> {
     messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect()
 }
+
+/// `png` with its header rewritten to claim 100,000 × 100,000 pixels (CRC fixed): a
+/// decompression bomb's header.
+pub fn png_bomb(png: &[u8]) -> Vec<u8> {
+    let mut bomb = png.to_vec();
+    // IHDR's data starts at byte 16: width, height (big endian), then its CRC at 29.
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    bomb
+}
