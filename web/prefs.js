@@ -1,8 +1,8 @@
 // Small per-browser preferences kept in localStorage: never the session token, only
 // things that are harmless to keep — the last theme (so the page does not flash before
-// /me answers), recently used emoji, whether desktop notifications were enabled, and the
-// last receipt marks seen per conversation (the server's conversation list carries the
-// reader's own read position but not the peer's, so marks would otherwise be lost on reload).
+// /me answers), recently used emoji, and whether desktop notifications were enabled.
+// Receipt marks are not kept here: the server's conversation list carries the peer's read
+// and delivered positions (`peer_read_seq`, `peer_delivered_seq`).
 
 function read(key, fallback) {
   try {
@@ -28,6 +28,4 @@ export const prefs = {
   setRecentEmoji: (list) => write('webim.emoji.recent', list),
   notify: () => read('webim.notify', false),
   setNotify: (on) => write('webim.notify', !!on),
-  marks: (userId) => read(`webim.marks.${userId}`, {}),
-  setMarks: (userId, marks) => write(`webim.marks.${userId}`, marks),
 };

@@ -5,7 +5,6 @@
 // forward. A seq gap in a loaded conversation is filled from history (`after_seq`).
 
 import { api, seg } from './api.js';
-import { prefs } from './prefs.js';
 
 const PAGE = 50;
 const FILL_PAGE = 200;
@@ -130,11 +129,19 @@ export class State extends EventTarget {
       this.groups.set(c.group.id, c.group);
       this.knownGroups.set(c.group.id, c.group);
     }
+    // Receipt marks of a direct chat: the server's peer positions are the base, and live
+    // `conversation.delivered` / `.read` events only raise them (a mark never goes back).
+    const peerRead = c.peer_read_seq || 0;
+    const peerDelivered = Math.max(c.peer_delivered_seq || 0, peerRead);
     const old = this.convs.get(c.id);
     if (!old) {
-      const saved = (this.savedMarks || {})[c.id] || [0, 0];
-      this.convs.set(c.id, { ...c, peerDelivered: saved[0], peerRead: saved[1], touched: 0 });
+      this.convs.set(c.id, { ...c, peerDelivered, peerRead, touched: 0 });
       return;
+    }
+    if (peerRead > old.peerRead || peerDelivered > old.peerDelivered) {
+      old.peerRead = Math.max(old.peerRead, peerRead);
+      old.peerDelivered = Math.max(old.peerDelivered, peerDelivered, old.peerRead);
+      this.emit('marks', c.id);
     }
     old.kind = c.kind;
     if (c.peer) old.peer = c.peer;
@@ -167,7 +174,6 @@ export class State extends EventTarget {
   setMe(user) {
     this.me = user;
     this.rememberUser(user);
-    if (!this.savedMarks) this.savedMarks = prefs.marks(user.id);
   }
 
   rememberUser(u) {
@@ -500,14 +506,6 @@ export class State extends EventTarget {
 
   // ---- events --------------------------------------------------------------------------
 
-  saveMarks() {
-    if (!this.me) return;
-    const marks = {};
-    for (const c of this.convs.values()) if (c.peerDelivered || c.peerRead) marks[c.id] = [c.peerDelivered, c.peerRead];
-    this.savedMarks = marks;
-    prefs.setMarks(this.me.id, marks);
-  }
-
   /** A confirmed message (from an event or a send's answer). Returns whether it was new. */
   applyMessage(m, live) {
     const conv = this.convs.get(m.conversation_id);
@@ -530,7 +528,6 @@ export class State extends EventTarget {
 
   applyEvents(events) {
     let convs = false;
-    let marks = false;
     for (const e of events) {
       try {
         switch (e.type) {
@@ -562,7 +559,6 @@ export class State extends EventTarget {
             } else if (conv.kind === 'direct') {
               conv.peerRead = Math.max(conv.peerRead, e.seq);
               conv.peerDelivered = Math.max(conv.peerDelivered, e.seq);
-              marks = true;
               this.emit('marks', conv.id);
             }
             break;
@@ -571,7 +567,6 @@ export class State extends EventTarget {
             const conv = this.convs.get(e.conversation_id);
             if (!conv || (this.me && e.user_id === this.me.id)) break;
             conv.peerDelivered = Math.max(conv.peerDelivered, e.seq);
-            marks = true;
             this.emit('marks', conv.id);
             break;
           }
@@ -718,7 +713,6 @@ export class State extends EventTarget {
         console.error('event not applied', e, err);
       }
     }
-    if (marks) this.saveMarks();
     if (convs) this.emit('convs');
   }
 }
