@@ -4,7 +4,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -43,19 +46,57 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, chat, shutdown } = self;
         let app = crate::http::router(chat.clone());
-        let listener = listener.tap_io(|tcp| {
-            // Small answers must leave at once: latency is the product.
-            let _ = tcp.set_nodelay(true);
-        });
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: answering held polls");
             let _ = shutdown.send(true);
         };
-        axum::serve(listener, app).with_graceful_shutdown(stop).await.context("server failed")?;
+        serve(listener, app, stop).await?;
         chat.flush().await;
         Ok(())
     }
+}
+
+/// Accepts connections and serves HTTP/1.1 on each until `stop`, then lets them finish.
+///
+/// Hand-rolled rather than `axum::serve` because that one builds every connection with
+/// hyper-util's HTTP/1-or-2 auto builder, whose per-connection task is far larger than a
+/// plain HTTP/1 connection's: with tens of thousands of held polls, that size is the
+/// server's memory.
+async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        // Small answers must leave at once: latency is the product.
+        let _ = tcp.set_nodelay(true);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Held polls have been told to answer; give requests in flight a bounded time.
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections were still open after 30 s; closing");
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.
