@@ -89,9 +89,7 @@ fn argon2(memory_kib: u32) -> Argon2<'static> {
 
 /// Runs argon2 off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ChatResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ChatError::Store(StoreError::Database(format!("hashing task failed: {e}"))))
+    tokio::task::spawn_blocking(f).await.map_err(|e| ChatError::internal(format!("hashing task failed: {e}")))
 }
 
 impl Chat {
@@ -112,7 +110,7 @@ impl Chat {
             argon2(memory).hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
         })
         .await?
-        .map_err(|e| ChatError::Store(StoreError::Database(format!("hashing failed: {e}"))))?;
+        .map_err(|e| ChatError::internal(format!("hashing failed: {e}")))?;
         match self.store().create_user(username, display_name, hash).await {
             Ok(row) => Ok(self.user_view(&row)),
             Err(StoreError::Conflict(_)) => Err(ChatError::conflict("username_taken", "that username is taken")),

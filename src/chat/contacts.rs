@@ -1,8 +1,6 @@
 //! Contacts: finding people, friend requests and friendships. Each step is an event for
 //! the other side (and for the actor's other devices where it changes their lists).
 
-use std::collections::HashMap;
-
 use super::{Chat, ChatError, ChatResult};
 use crate::model::{ConvRef, EventBody, FriendRequest, NewEvent, Stream, User, UserId};
 use crate::store::{Answered, RequestRow, StoreError};
@@ -130,13 +128,6 @@ impl Chat {
 
     async fn pending_request_to(&self, me: UserId, id: i64) -> ChatResult<RequestRow> {
         self.store().friend_request(id).await?.filter(|r| r.to == me).ok_or(ChatError::NotFound("friend_request"))
-    }
-
-    async fn users_map(&self, ids: &[UserId]) -> ChatResult<HashMap<UserId, User>> {
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(self.store().users_by_ids(&ids).await?.iter().map(|r| (r.id, self.user_view(r))).collect())
     }
 }
 

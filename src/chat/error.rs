@@ -58,6 +58,9 @@ pub enum ChatError {
     /// The store failed.
     #[error("internal error")]
     Store(#[source] StoreError),
+    /// Something else on the server failed (a background task, hashing, a file write).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ChatError {
@@ -69,6 +72,11 @@ impl ChatError {
     /// A 403 for `code` with `message`.
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         ChatError::Forbidden { code, message: message.into() }
+    }
+
+    /// A server-side failure that is no fault of the request.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        ChatError::Internal(what.to_string())
     }
 
     /// A 409 for `code` with `message`.

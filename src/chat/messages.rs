@@ -103,8 +103,7 @@ impl Chat {
                 ConvRef::Group(_) => None,
             })
             .collect();
-        let users: HashMap<UserId, _> =
-            self.store().users_by_ids(&peers).await?.iter().map(|r| (r.id, self.user_view(r))).collect();
+        let users = self.users_map(&peers).await?;
         let groups: HashMap<i64, Group> = if rows.iter().any(|r| matches!(r.conv, ConvRef::Group(_))) {
             self.store().groups_of(me).await?.into_iter().map(|g| (g.id, g)).collect()
         } else {

@@ -12,6 +12,7 @@ mod profile;
 mod seed;
 mod tasks;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -26,7 +27,7 @@ use self::presence::Presence;
 pub use self::seed::{SeedPlan, Seeded};
 use crate::bus::Hub;
 use crate::config::Config;
-use crate::model::User;
+use crate::model::{User, UserId};
 use crate::store::blobs::Blobs;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, UserRow};
@@ -109,6 +110,14 @@ impl Chat {
             avatar_url: crate::model::user_avatar_url(row.id, row.avatar.as_deref()),
             online: self.inner.presence.is_online(row.id),
         }
+    }
+
+    /// The public views of the given users, by id; unknown ids are left out.
+    async fn users_map(&self, ids: &[UserId]) -> ChatResult<HashMap<UserId, User>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(self.store().users_by_ids(&ids).await?.iter().map(|r| (r.id, self.user_view(r))).collect())
     }
 
     /// One user by id, or 404.

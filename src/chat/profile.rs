@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{Chat, ChatError, ChatResult};
 use crate::media::avatar::{self, AvatarError};
 use crate::model::{EventBody, Group, NewEvent, Role, Stream, User, UserId};
-use crate::store::{GroupChanges, StoreError, UserRow};
+use crate::store::{GroupChanges, UserRow};
 
 /// Largest settings object, serialized.
 pub const MAX_SETTINGS_BYTES: usize = 8 * 1024;
@@ -37,7 +37,7 @@ impl Chat {
         let (blobs, hash) = (self.inner.blobs.clone(), hash.to_owned());
         tokio::task::spawn_blocking(move || blobs.get(&hash))
             .await
-            .map_err(|e| ChatError::Store(StoreError::Database(e.to_string())))?
+            .map_err(|e| ChatError::internal(e))?
             .map_err(|_| ChatError::NotFound("picture"))
     }
 
@@ -100,13 +100,13 @@ impl Chat {
             blobs.put(&png).map_err(PictureError::Io)
         })
         .await
-        .map_err(|e| ChatError::Store(StoreError::Database(e.to_string())))?;
+        .map_err(|e| ChatError::internal(e))?;
         stored.map_err(|e| match e {
             PictureError::Refused(AvatarError::TooLarge) => {
                 ChatError::TooLarge("pictures must be at most 2 MiB".into())
             }
             PictureError::Refused(e) => ChatError::invalid("invalid_image", e.to_string()),
-            PictureError::Io(e) => ChatError::Store(StoreError::Database(format!("cannot store the picture: {e}"))),
+            PictureError::Io(e) => ChatError::internal(format!("cannot store the picture: {e}")),
         })
     }
 }

@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 use super::accounts::{hash_token, new_token};
 use super::{Chat, ChatError, ChatResult};
 use crate::model::{JoinPolicy, UserId};
-use crate::store::{Answered, Joined, StoreError};
+use crate::store::{Answered, Joined};
 
 /// A password hash no password matches: seeded users cannot log in, only use their tokens.
 const NO_PASSWORD: &str = "!seeded";
@@ -86,9 +86,7 @@ impl Chat {
                 tasks.spawn(async move {
                     match chat.store().add_member(id, user, usize::MAX, false, Box::new(|_| vec![])).await? {
                         Joined::Added(_) => Ok(()),
-                        other => {
-                            Err(ChatError::Store(StoreError::Database(format!("seeding a member failed: {other:?}"))))
-                        }
+                        other => Err(ChatError::internal(format!("seeding a member failed: {other:?}"))),
                     }
                 });
             }
@@ -113,7 +111,7 @@ impl Chat {
         }
         let mut logins: Vec<(usize, Login)> = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            logins.push(done.map_err(|e| ChatError::Store(StoreError::Database(e.to_string())))??);
+            logins.push(done.map_err(|e| ChatError::internal(e))??);
         }
         logins.sort_by_key(|(i, _)| *i);
         Ok(logins.into_iter().map(|(_, l)| l).collect())
@@ -123,14 +121,14 @@ impl Chat {
         let request = self.store().create_friend_request(a, b, String::new(), Box::new(|_| vec![])).await?;
         match self.store().answer_friend_request(request.id, b, true, vec![]).await? {
             Answered::Accepted(_) => Ok(()),
-            other => Err(ChatError::Store(StoreError::Database(format!("seeding a friendship failed: {other:?}")))),
+            other => Err(ChatError::internal(format!("seeding a friendship failed: {other:?}"))),
         }
     }
 }
 
 async fn join_all(mut tasks: JoinSet<ChatResult<()>>) -> ChatResult<()> {
     while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| ChatError::Store(StoreError::Database(e.to_string())))??;
+        done.map_err(|e| ChatError::internal(e))??;
     }
     Ok(())
 }

@@ -61,6 +61,14 @@ impl From<ChatError> for ApiError {
             ChatError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             ChatError::CursorExpired => ApiError::new(StatusCode::GONE, "cursor_expired", message),
             ChatError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            ChatError::Internal(what) => {
+                tracing::error!(error = %what, "request failed on the server");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on the server; try again",
+                )
+            }
             ChatError::Store(source) => {
                 tracing::error!(error = %source, "request failed in the store");
                 ApiError::new(
