@@ -183,18 +183,6 @@ impl Chat {
         }
     }
 
-    /// Records that a device of `me` received messages up to these seqs; each sender of a
-    /// direct chat gets `conversation.delivered`.
-    pub(super) async fn mark_delivered(&self, me: UserId, marks: Vec<(ConvId, i64)>) -> ChatResult<()> {
-        let refs: HashMap<ConvId, String> =
-            marks.iter().filter_map(|(c, _)| Some((*c, self.hub().conv_ref(*c)?.to_string()))).collect();
-        let event = Box::new(move |conv: ConvId, seq| {
-            let conversation_id = refs.get(&conv).cloned().unwrap_or_default();
-            NewEvent::now(Stream::Conv(conv), EventBody::ConversationDelivered { conversation_id, user_id: me, seq })
-        });
-        Ok(self.store().mark_delivered(me, marks, event).await?)
-    }
-
     /// The internal id of a conversation the user belongs to: 404 if it does not exist,
     /// 403 if the user is not in it.
     fn member_conv(&self, me: UserId, conv_ref: ConvRef) -> ChatResult<ConvId> {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod contacts;
+mod deliveries;
 mod error;
 mod groups;
 mod messages;
@@ -44,6 +45,7 @@ struct Inner {
     config: Config,
     presence: Presence,
     sessions: Sessions,
+    deliveries: deliveries::Deliveries,
     tokens: accounts::TokenCache,
     blobs: Blobs,
     shutdown: watch::Receiver<bool>,
@@ -74,6 +76,7 @@ impl Chat {
                 config,
                 presence: Presence::default(),
                 sessions: Sessions::default(),
+                deliveries: Default::default(),
                 tokens: accounts::TokenCache::default(),
                 blobs,
                 shutdown,
@@ -88,8 +91,10 @@ impl Chat {
         &self.inner.config
     }
 
-    /// Saves what is only in memory (acknowledged cursors); call after shutdown began.
+    /// Saves what is only in memory (acknowledged cursors, queued delivery receipts); call
+    /// after shutdown began.
     pub async fn flush(&self) {
+        self.flush_deliveries().await;
         self.flush_acks().await;
     }
 

@@ -37,7 +37,7 @@ impl Chat {
         let (blobs, hash) = (self.inner.blobs.clone(), hash.to_owned());
         tokio::task::spawn_blocking(move || blobs.get(&hash))
             .await
-            .map_err(|e| ChatError::internal(e))?
+            .map_err(ChatError::internal)?
             .map_err(|_| ChatError::NotFound("picture"))
     }
 
@@ -100,7 +100,7 @@ impl Chat {
             blobs.put(&png).map_err(PictureError::Io)
         })
         .await
-        .map_err(|e| ChatError::internal(e))?;
+        .map_err(ChatError::internal)?;
         stored.map_err(|e| match e {
             PictureError::Refused(AvatarError::TooLarge) => {
                 ChatError::TooLarge("pictures must be at most 2 MiB".into())

@@ -111,7 +111,7 @@ impl Chat {
         }
         let mut logins: Vec<(usize, Login)> = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            logins.push(done.map_err(|e| ChatError::internal(e))??);
+            logins.push(done.map_err(ChatError::internal)??);
         }
         logins.sort_by_key(|(i, _)| *i);
         Ok(logins.into_iter().map(|(_, l)| l).collect())
@@ -128,7 +128,7 @@ impl Chat {
 
 async fn join_all(mut tasks: JoinSet<ChatResult<()>>) -> ChatResult<()> {
     while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| ChatError::internal(e))??;
+        done.map_err(ChatError::internal)??;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Background work owned by the service: presence expiry, saving acknowledged cursors,
-//! retention and memory trimming. Each task ends when shutdown begins.
+//! Background work owned by the service: presence expiry, saving acknowledged cursors and
+//! delivery receipts, retention and memory trimming. Each task ends when shutdown begins.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +17,19 @@ pub(super) fn spawn_all(chat: &Chat) {
         }
     });
     every(chat, Duration::from_secs(1), |chat| async move { chat.flush_acks().await });
+    let (receipts, mut shutdown) = (chat.clone(), chat.inner.shutdown.clone());
+    tokio::spawn(async move {
+        loop {
+            let stopping = tokio::select! {
+                _ = receipts.inner.deliveries.queued() => false,
+                _ = shutdown.wait_for(|stop| *stop) => true,
+            };
+            if stopping {
+                break;
+            }
+            receipts.flush_deliveries().await;
+        }
+    });
     every(chat, Duration::from_secs(60), |chat| async move { chat.hub().trim(INBOX_IDLE) });
     every(chat, Duration::from_secs(3600), |chat| async move { chat.sweep().await });
 }

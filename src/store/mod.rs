@@ -310,12 +310,12 @@ pub trait MessageStore: Send + Sync + 'static {
         event: Box<dyn FnOnce(i64) -> NewEvent + Send>,
     ) -> StoreResult<Option<i64>>;
 
-    /// Moves the user's delivered position forward; emits the events built for each move.
+    /// Moves each user's delivered position in each conversation forward; emits the events
+    /// built for each move.
     async fn mark_delivered(
         &self,
-        user: UserId,
-        marks: Vec<(ConvId, i64)>,
-        event: Box<dyn Fn(ConvId, i64) -> NewEvent + Send>,
+        marks: Vec<(UserId, ConvId, i64)>,
+        event: Box<dyn Fn(UserId, ConvId, i64) -> NewEvent + Send>,
     ) -> StoreResult<()>;
 }
 

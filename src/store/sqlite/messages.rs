@@ -131,19 +131,18 @@ impl MessageStore for SqliteStore {
 
     async fn mark_delivered(
         &self,
-        user: UserId,
-        marks: Vec<(ConvId, i64)>,
-        event: Box<dyn Fn(ConvId, i64) -> NewEvent + Send>,
+        marks: Vec<(UserId, ConvId, i64)>,
+        event: Box<dyn Fn(UserId, ConvId, i64) -> NewEvent + Send>,
     ) -> StoreResult<()> {
         self.writer
             .write(move |ctx| {
-                for (conv, seq) in marks {
+                for (user, conv, seq) in marks {
                     let moved = ctx
                         .conn
                         .prepare_cached("UPDATE members SET delivered_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2 AND delivered_seq < ?3")?
                         .execute([conv, user, seq])?;
                     if moved > 0 {
-                        ctx.append(event(conv, seq))?;
+                        ctx.append(event(user, conv, seq))?;
                     }
                 }
                 Ok(())

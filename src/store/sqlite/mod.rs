@@ -46,6 +46,13 @@ impl SqliteStore {
         let path = dir.join("webim.db");
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Each job's savepoint copies the pages it changes; keep those copies off the disk.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The hot index pages of busy conversations stay cached (the default is 2 MiB).
+        conn.pragma_update(None, "cache_size", -65536)?;
+        // Checkpoint every ~40 MB of WAL rather than 4 MB: a page changed by many commits is
+        // copied back to the database once.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.pragma_update(None, "synchronous", if sync == SyncMode::Full { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);

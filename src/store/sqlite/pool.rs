@@ -25,6 +25,7 @@ impl ReadPool {
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.set_prepared_statement_cache_capacity(64);
+            conn.pragma_update(None, "cache_size", -16384)?;
             idle.push(conn);
         }
         Ok(ReadPool { idle: Arc::new(Mutex::new(idle)), permits: Arc::new(Semaphore::new(size)) })

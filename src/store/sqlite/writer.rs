@@ -149,7 +149,8 @@ fn commit_batch(
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
-        conn.execute_batch("SAVEPOINT job")?;
+        // Cached: parsing these anew for every job was a sixth of the writer's time.
+        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         let mut ctx = Ctx { conn, next_pos: head, out };
         // A panicking job must not take the writer (and every later write) down with it:
         // its writes are rolled back and its caller sees the store as closed.
@@ -162,11 +163,11 @@ fn commit_batch(
             }
         };
         if !keep {
-            conn.execute_batch("ROLLBACK TO job")?;
+            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             out.events.truncate(events);
             out.deltas.truncate(deltas);
         }
-        conn.execute_batch("RELEASE job")?;
+        conn.prepare_cached("RELEASE job")?.execute([])?;
         replies.extend(reply);
     }
     conn.execute_batch("COMMIT")
