@@ -31,6 +31,10 @@ pub struct Seen {
     pub duplicated: u64,
     /// Seqs skipped over.
     pub gaps: u64,
+    /// Poll answers received.
+    pub polls: u64,
+    /// Events of any type received.
+    pub events: u64,
     /// Last seq per conversation.
     last: HashMap<String, i64>,
 }
@@ -50,6 +54,8 @@ async fn hold(
         let polled = api.poll(&login.token, &cursor, 2).await?;
         let at = Instant::now();
         cursor = polled.cursor;
+        seen.polls += 1;
+        seen.events += polled.events.len() as u64;
         for e in polled.events {
             let Some(m) = e.message.filter(|_| e.kind == "message.new") else { continue };
             let last = seen.last.entry(m.conversation_id.clone()).or_insert(0);
@@ -177,6 +183,8 @@ pub async fn direct(
         all.received += s.received;
         all.duplicated += s.duplicated;
         all.gaps += s.gaps;
+        all.polls += s.polls;
+        all.events += s.events;
     }
     let sent = sent.load(Ordering::Relaxed);
     let mut m = BTreeMap::new();
@@ -186,6 +194,10 @@ pub async fn direct(
     m.insert("lost".into(), sent.saturating_sub(all.received) as f64 + all.gaps as f64);
     m.insert("duplicated".into(), all.duplicated as f64);
     m.insert("server_cpu_s".into(), cpu);
+    // How much polling each message cost: answers, and events of any kind (own echoes and
+    // receipts included), per message delivered.
+    m.insert("poll_answers_per_delivered".into(), all.polls as f64 / all.received.max(1) as f64);
+    m.insert("events_per_delivered".into(), all.events as f64 / all.received.max(1) as f64);
     all.latency.into_metrics("latency", &mut m);
     let params = [
         ("pairs", seeded.pairs.len().to_string()),

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::Chat;
 use crate::model::now_ms;
 
+/// Least time between two writes of delivery receipts.
+const RECEIPT_SPACING: Duration = Duration::from_millis(500);
+
 /// How long an inactive user's inbox stays in memory.
 const INBOX_IDLE: Duration = Duration::from_secs(600);
 
@@ -28,6 +31,9 @@ pub(super) fn spawn_all(chat: &Chat) {
                 break;
             }
             receipts.flush_deliveries().await;
+            // A receipt after a quiet spell is written at once; in a busy chat the next
+            // waits a moment and covers every message delivered meanwhile.
+            tokio::time::sleep(RECEIPT_SPACING).await;
         }
     });
     every(chat, Duration::from_secs(60), |chat| async move { chat.hub().trim(INBOX_IDLE) });

@@ -50,7 +50,7 @@ impl EventStore for SqliteStore {
                     "SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3",
                 )?;
                 let mut messages = conn.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3"
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
                 ))?;
                 let mut conv_refs =
                     conn.prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?;
@@ -75,8 +75,9 @@ impl EventStore for SqliteStore {
                             .optional()?
                             .flatten();
                         let Some(conv_ref) = conv_ref else { continue };
+                        let Some(from_seq) = first_seq_after(conn, conv, lower)? else { continue };
                         let to_message = message_row(conv_ref);
-                        let rows = messages.query_map(params![conv, lower, limit as i64], |r| {
+                        let rows = messages.query_map(params![conv, from_seq, limit as i64], |r| {
                             Ok((to_message(r)?, r.get::<_, i64>(7)?))
                         })?;
                         for row in rows {
@@ -139,4 +140,32 @@ impl EventStore for SqliteStore {
             }
         }
     }
+}
+
+/// The lowest seq of `conv` whose message was stored after position `after`, found by binary
+/// search over seq (positions grow with seq within a conversation): a few index probes
+/// however long the conversation.
+fn first_seq_after(conn: &Connection, conv: ConvId, after: Pos) -> rusqlite::Result<Option<i64>> {
+    let mut at_or_after =
+        conn.prepare_cached("SELECT seq, pos FROM messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1")?;
+    let mut probe = |seq: i64| -> rusqlite::Result<Option<(i64, Pos)>> {
+        at_or_after.query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+    };
+    let last: Option<(i64, Pos)> = conn
+        .prepare_cached("SELECT seq, pos FROM messages WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row([conv], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((last_seq, last_pos)) = last else { return Ok(None) };
+    if last_pos <= after {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (0, last_seq);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match probe(mid)? {
+            Some((_, pos)) if pos > after => hi = mid,
+            _ => lo = mid + 1,
+        }
+    }
+    Ok(Some(lo))
 }

@@ -66,7 +66,8 @@ impl SqliteStore {
 
 fn head_of(conn: &Connection) -> rusqlite::Result<Pos> {
     conn.query_row(
-        "SELECT MAX(COALESCE((SELECT MAX(pos) FROM events), 0), COALESCE((SELECT MAX(pos) FROM messages), 0),
+        // Messages are inserted in position order, so the last rowid holds the highest one.
+        "SELECT MAX(COALESCE((SELECT MAX(pos) FROM events), 0), COALESCE((SELECT pos FROM messages ORDER BY id DESC LIMIT 1), 0),
                 COALESCE((SELECT value FROM meta WHERE key = 'head'), 0))",
         [],
         |r| r.get(0),

@@ -129,6 +129,11 @@ CREATE TRIGGER groups_search_update AFTER UPDATE OF name ON groups BEGIN
     INSERT INTO groups_search(rowid, name) VALUES (new.id, new.name);
 END;
 "#,
+    // Catch-up reads find a conversation's messages after a position through (conv_id, seq),
+    // since positions grow with seq; one index fewer to write per message.
+    r#"
+DROP INDEX messages_conv_pos;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

@@ -125,6 +125,38 @@ async fn the_fallback_read_merges_messages_and_events_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_read_starts_at_exactly_the_first_message_after_any_position() {
+    let (store, _, dir) = open("after").await;
+    let conv = friends(&store).await;
+    let mut stored = Vec::new();
+    for i in 0..60 {
+        let sent = store.send_message(message(conv, 1 + i % 2, &format!("a{i}"))).await.unwrap();
+        stored.push(sent.message.seq);
+        // Other streams take positions in between, unevenly.
+        for _ in 0..i % 3 {
+            store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
+        }
+    }
+    let all = store.events_after(vec![(Stream::Conv(conv), 0)], 0, 1000).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.message.unwrap().seq).collect::<Vec<_>>(), stored);
+    let head = all.last().unwrap().pos;
+    for after in 0..=head + 1 {
+        let got = store.events_after(vec![(Stream::Conv(conv), 0)], after, 1000).await.unwrap();
+        let want: Vec<Pos> = all.iter().map(|e| e.pos).filter(|p| *p > after).collect();
+        assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "after {after}");
+    }
+    // When a message holds the highest position, a restart continues right after it.
+    store.send_message(message(conv, 1, "last")).await.unwrap();
+    let last = store.events_after(vec![(Stream::Conv(conv), 0)], head, 10).await.unwrap()[0].pos;
+    drop(store);
+    let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
+    store.send_message(message(conv, 2, "after-restart")).await.unwrap();
+    let newest = store.events_after(vec![(Stream::Conv(conv), 0)], last, 10).await.unwrap();
+    assert_eq!(newest.iter().map(|e| e.pos).collect::<Vec<_>>(), [last + 1]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_removes_only_what_is_older_and_keeps_the_head_across_restarts() {
     let (store, _, dir) = open("retention").await;
     let conv = friends(&store).await;
