@@ -80,6 +80,19 @@ async fn hold(
     Ok(seen)
 }
 
+/// Opens `n` connections (concurrent health checks) and leaves them idle in the pool.
+async fn warm_up(api: &Api, n: usize) -> anyhow::Result<()> {
+    let mut checks = JoinSet::new();
+    for _ in 0..n {
+        let api = api.clone();
+        checks.spawn(async move { api.health().await });
+    }
+    while let Some(r) = checks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
 fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
     Report { scenario: name.into(), params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(), metrics }
 }
@@ -143,6 +156,9 @@ pub async fn direct(
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Browsers keep their connections open; so does the client pool here before timing,
+    // or the first seconds would measure thousands of connections being opened at once.
+    warm_up(api, seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let cpu = server.cpu_seconds();
     let started = Instant::now();
