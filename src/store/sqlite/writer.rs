@@ -149,7 +149,7 @@ fn commit_batch(
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
-        // Cached: parsing these anew for every job was a sixth of the writer's time.
+        // Cached: `execute_batch` would parse these anew for every job.
         conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         let mut ctx = Ctx { conn, next_pos: head, out };
         // A panicking job must not take the writer (and every later write) down with it:
