@@ -1,5 +1,6 @@
 //! The HTTP API: one router per resource, merged here, with the layers every route shares
-//! (body limit, request ids and tracing, panic safety) and fallbacks in the error shape.
+//! (body limit, request ids and tracing, panic safety, unread bodies drained) and fallbacks
+//! in the error shape.
 
 mod accounts;
 mod avatars;
