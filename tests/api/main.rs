@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod connections;
 mod contacts;
 mod events;
 mod groups;
