@@ -252,7 +252,75 @@ impl Chat {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
+    use crate::bus::Hub;
+    use crate::chat::{SeedPlan, Target};
+    use crate::config::Config;
+    use crate::model::ConvRef;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{CommitSink, Committed};
+
+    /// Hands commits to the hub, or holds them back while shut, as a slow commit path would.
+    struct Gate {
+        hub: Arc<Hub>,
+        shut: AtomicBool,
+    }
+
+    impl CommitSink for Gate {
+        fn committed(&self, batch: &Committed) {
+            while self.shut.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.hub.committed(batch);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_that_reads_the_store_never_answers_past_what_the_hub_has() {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let config = Config::with_data_dir(std::env::temp_dir().join(format!("webim-gate-{}-{n}", std::process::id())));
+        let hub = Arc::new(Hub::default());
+        let gate = Arc::new(Gate { hub: hub.clone(), shut: AtomicBool::new(false) });
+        let store = SqliteStore::open(&config.data_dir, config.sync, gate.clone()).unwrap();
+        let dir = config.data_dir.clone();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let chat = Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap();
+        let plan = SeedPlan { prefix: "gate".into(), pairs: 1, ..Default::default() };
+        let [a, b] = chat.seed(&plan).await.unwrap().pairs.remove(0);
+        let auth_b = chat.authenticate(&b.token).await.unwrap();
+        // B comes online now (the presence write must not wait behind the gate later).
+        chat.poll(&auth_b, Some(&b.cursor), Some(0)).await.unwrap();
+        chat.send(a.user_id, Target::User(b.user_id), "m1", "one").await.unwrap();
+
+        // The next message reaches the database but not yet the hub.
+        gate.shut.store(true, Ordering::Release);
+        let sending = {
+            let chat = chat.clone();
+            tokio::spawn(async move { chat.send(a.user_id, Target::User(b.user_id), "m2", "two").await })
+        };
+        let conv_ref = ConvRef::direct(a.user_id, b.user_id);
+        let conv = chat.hub().conv_id(conv_ref).unwrap();
+        for _ in 0..500 {
+            if chat.store().history(conv, conv_ref, None, None, 0, 10).await.unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // A poll from the very start is older than anything B's inbox covers: it reads the store.
+        let seqs = |batch: &Batch| batch.events.iter().filter_map(|e| e.message.map(|m| m.seq)).collect::<Vec<_>>();
+        let first = chat.poll(&auth_b, Some("0"), Some(0)).await.unwrap();
+        assert!(first.cursor <= chat.hub().head(), "cursor {} past the hub's head {}", first.cursor, chat.hub().head());
+        assert_eq!(seqs(&first), [1]);
+
+        gate.shut.store(false, Ordering::Release);
+        sending.await.unwrap().unwrap();
+        let next = chat.poll(&auth_b, Some(&format_cursor(first.cursor)), Some(5)).await.unwrap();
+        assert_eq!(seqs(&next), [2]);
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
