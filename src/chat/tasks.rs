@@ -31,8 +31,9 @@ pub(super) fn spawn_all(chat: &Chat) {
                 break;
             }
             receipts.flush_deliveries().await;
-            // A receipt after a quiet spell is written at once; in a busy chat the next
-            // waits a moment and covers every message delivered meanwhile.
+            // Server-wide spacing: a receipt is written at once if none was written in the
+            // last half second; otherwise it waits for the next write, which covers every
+            // message delivered meanwhile.
             tokio::time::sleep(RECEIPT_SPACING).await;
         }
     });
