@@ -302,12 +302,15 @@ mod tests {
         };
         let conv_ref = ConvRef::direct(a.user_id, b.user_id);
         let conv = chat.hub().conv_id(conv_ref).unwrap();
+        let mut stored = false;
         for _ in 0..500 {
-            if chat.store().history(conv, conv_ref, None, None, 0, 10).await.unwrap().len() == 2 {
+            stored = chat.store().history(conv, conv_ref, None, None, 0, 10).await.unwrap().len() == 2;
+            if stored {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        assert!(stored, "the held-back message never reached the database");
 
         // A poll from the very start is older than anything B's inbox covers: it reads the store.
         let seqs = |batch: &Batch| batch.events.iter().filter_map(|e| e.message.map(|m| m.seq)).collect::<Vec<_>>();
