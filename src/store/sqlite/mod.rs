@@ -9,6 +9,7 @@ mod messages;
 mod pool;
 mod schema;
 mod search;
+mod wal;
 mod writer;
 
 use std::path::Path;
@@ -46,13 +47,21 @@ impl SqliteStore {
         let path = dir.join("webim.db");
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // After the switch to WAL mode, which deletes any log file it finds, and before the
+        // first transaction. Only fsynced commits pay for a growing log; a failure here only
+        // costs speed.
+        if sync == SyncMode::Full {
+            if let Err(e) = wal::preallocate(&path, wal::full_size()) {
+                tracing::warn!(error = %e, "could not preallocate the write-ahead log");
+            }
+        }
         // Each job's savepoint copies the pages it changes; keep those copies off the disk.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // The hot index pages of busy conversations stay cached (the default is 2 MiB).
         conn.pragma_update(None, "cache_size", -65536)?;
         // Checkpoint every ~40 MB of WAL rather than 4 MB: a page changed by many commits is
         // copied back to the database once.
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        conn.pragma_update(None, "wal_autocheckpoint", wal::AUTOCHECKPOINT_PAGES)?;
         conn.pragma_update(None, "synchronous", if sync == SyncMode::Full { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);

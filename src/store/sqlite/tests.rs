@@ -262,3 +262,32 @@ async fn a_panicking_write_is_rolled_back_and_the_writer_lives_on() {
     assert_eq!(half, 0, "the panicking job's write was rolled back");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preallocated_log_holds_commits_that_survive_a_crash() {
+    let dir = temp_dir("wal");
+    let store = SqliteStore::open(&dir, SyncMode::Full, Arc::new(Recorder::default())).unwrap();
+    let conv = friends(&store).await;
+    for id in ["m1", "m2", "m3"] {
+        store.send_message(message(conv, 1, id)).await.unwrap();
+    }
+    let wal = |d: &std::path::Path| std::fs::metadata(d.join("webim.db-wal")).unwrap().len();
+    assert!(wal(&dir) >= super::wal::full_size(), "the log was given its full size");
+    // The files as a crash would leave them: the store still open, nothing checkpointed.
+    let image = temp_dir("wal-image");
+    std::fs::create_dir_all(&image).unwrap();
+    for name in ["webim.db", "webim.db-wal"] {
+        std::fs::copy(dir.join(name), image.join(name)).unwrap();
+    }
+    drop(store);
+    let recovered = SqliteStore::open(&image, SyncMode::Full, Arc::new(Recorder::default())).unwrap();
+    let bodies = |msgs: Vec<crate::model::Message>| msgs.into_iter().map(|m| m.body).collect::<Vec<_>>();
+    let history = recovered.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap();
+    assert_eq!(bodies(history), ["body m1", "body m2", "body m3"]);
+    recovered.send_message(message(conv, 1, "m4")).await.unwrap();
+    let history = recovered.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap();
+    assert_eq!(history.last().map(|m| (m.seq, m.body.as_str())), Some((4, "body m4")));
+    drop(recovered);
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(image).ok();
+}
