@@ -161,6 +161,7 @@ pub async fn direct(
     warm_up(api, seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let cpu = server.cpu_seconds();
+    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let started = Instant::now();
     let mut senders = JoinSet::new();
     for pair in &seeded.pairs {
@@ -170,27 +171,32 @@ pub async fn direct(
             senders.spawn(async move {
                 let target = format!(r#"{{"user":{to}}}"#);
                 let mut i = 0u64;
+                let mut round_trip = Latencies::default();
                 while !stop.load(Ordering::Relaxed) {
-                    api.send(&token, &target, &format!("d{i}"), &format!("t{}", now_us(epoch))).await?;
+                    let t = now_us(epoch);
+                    api.send(&token, &target, &format!("d{i}"), &format!("t{t}")).await?;
+                    round_trip.record(Duration::from_micros(now_us(epoch) - t));
                     sent.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                     if let Some(r) = rate {
                         tokio::time::sleep(Duration::from_secs_f64(1.0 / r)).await;
                     }
                 }
-                anyhow::Ok(())
+                anyhow::Ok(round_trip)
             });
         }
     }
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop_send.store(true, Ordering::Relaxed);
+    let mut send_round_trip = Latencies::default();
     while let Some(r) = senders.join_next().await {
-        r??;
+        send_round_trip.merge(&r??);
     }
     let send_elapsed = started.elapsed().as_secs_f64();
     // Let the last messages arrive, then stop the polls.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = server.cpu_seconds() - cpu;
+    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - own_cpu;
     stop_poll.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
     while let Some(r) = holders.join_next().await {
@@ -214,7 +220,11 @@ pub async fn direct(
     // receipts included), per message delivered.
     m.insert("poll_answers_per_delivered".into(), all.polls as f64 / all.received.max(1) as f64);
     m.insert("events_per_delivered".into(), all.events as f64 / all.received.max(1) as f64);
+    // The generator shares the machine: if it is saturated, its own queueing is in the latency.
+    m.insert("generator_cpu_s".into(), own_cpu);
     all.latency.into_metrics("latency", &mut m);
+    // Send to 201: separates the server's commit path from delivery to the polls.
+    send_round_trip.into_metrics("send_round_trip", &mut m);
     let params = [
         ("pairs", seeded.pairs.len().to_string()),
         ("seconds", seconds.to_string()),
