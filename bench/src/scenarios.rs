@@ -164,23 +164,30 @@ pub async fn direct(
     let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let started = Instant::now();
     let mut senders = JoinSet::new();
-    for pair in &seeded.pairs {
-        for (from, to) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
+    let count = seeded.pairs.len() * 2;
+    for (k, pair) in seeded.pairs.iter().enumerate() {
+        for (j, (from, to)) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])].into_iter().enumerate() {
             let (api, token, to, stop, sent) =
                 (api.clone(), from.token.clone(), to.user_id, stop_send.clone(), sent.clone());
+            // At a set rate, senders start spread over one interval, as people would, not
+            // all in the same instant (which would measure a burst of `count` sends).
+            let mut due = rate.map(|r| started + Duration::from_secs_f64((2 * k + j) as f64 / count as f64 / r));
             senders.spawn(async move {
                 let target = format!(r#"{{"user":{to}}}"#);
                 let mut i = 0u64;
                 let mut round_trip = Latencies::default();
                 while !stop.load(Ordering::Relaxed) {
+                    if let (Some(at), Some(r)) = (due, rate) {
+                        tokio::time::sleep_until(at.into()).await;
+                        // A sender that fell behind goes on from now rather than catching up
+                        // in a burst.
+                        due = Some((at + Duration::from_secs_f64(1.0 / r)).max(Instant::now()));
+                    }
                     let t = now_us(epoch);
                     api.send(&token, &target, &format!("d{i}"), &format!("t{t}")).await?;
                     round_trip.record(Duration::from_micros(now_us(epoch) - t));
                     sent.fetch_add(1, Ordering::Relaxed);
                     i += 1;
-                    if let Some(r) = rate {
-                        tokio::time::sleep(Duration::from_secs_f64(1.0 / r)).await;
-                    }
                 }
                 anyhow::Ok(round_trip)
             });

@@ -1,15 +1,19 @@
-//! Delivery receipts, coalesced: acknowledged deliveries queue here, and one store write
-//! takes everything that gathered while the previous write was in flight. When idle a
-//! receipt is written at once; under load it costs a share of one job instead of a job (and
-//! a round of wake-ups) per poll.
+//! Delivery receipts, coalesced: acknowledged deliveries queue here, and one flush saves
+//! everything that gathered while the previous one was in flight, in writes of at most
+//! [`RECEIPTS_PER_WRITE`]. When idle a receipt is written at once; under load it costs a
+//! share of one job instead of a job (and a round of wake-ups) per poll.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::Chat;
-use crate::model::{ConvId, EventBody, NewEvent, Stream, UserId};
+use crate::model::{ConvId, ConvRef, EventBody, NewEvent, Stream, UserId};
+
+/// Most receipts saved by one store write.
+const RECEIPTS_PER_WRITE: usize = 100;
 
 /// Delivered positions waiting to be saved: the newest per user and conversation.
 #[derive(Default)]
@@ -41,21 +45,34 @@ impl Deliveries {
 }
 
 impl Chat {
-    /// Saves every queued delivery in one write; each move forward gives the conversation a
-    /// `conversation.delivered` event.
+    /// Saves every queued delivery in one write; each move forward gives the other side of
+    /// the direct chat a `conversation.delivered` event.
     pub(super) async fn flush_deliveries(&self) {
         let marks = self.inner.deliveries.take();
         if marks.is_empty() {
             return;
         }
-        let refs: HashMap<ConvId, String> =
-            marks.iter().filter_map(|(_, c, _)| Some((*c, self.hub().conv_ref(*c)?.to_string()))).collect();
-        let event = Box::new(move |user_id: UserId, conv: ConvId, seq| {
-            let conversation_id = refs.get(&conv).cloned().unwrap_or_default();
-            NewEvent::now(Stream::Conv(conv), EventBody::ConversationDelivered { conversation_id, user_id, seq })
-        });
-        if let Err(e) = self.store().mark_delivered(marks, event).await {
-            tracing::warn!(error = %e, "delivery receipts not stored");
+        let refs: Arc<HashMap<ConvId, ConvRef>> =
+            Arc::new(marks.iter().filter_map(|(_, c, _)| Some((*c, self.hub().conv_ref(*c)?))).collect());
+        // In slices, one write after the other: each write wakes a poll per receipt, and a
+        // thousand answers at once would hold up the messages sent meanwhile.
+        for slice in marks.chunks(RECEIPTS_PER_WRITE) {
+            let refs = refs.clone();
+            let event = Box::new(move |user_id: UserId, conv: ConvId, seq| {
+                let conv_ref = refs.get(&conv).copied();
+                // Only the sender's devices show delivery marks: sent to the whole
+                // conversation, each receipt also woke every poll of the user who
+                // acknowledged, for nothing.
+                let stream = match conv_ref {
+                    Some(ConvRef::Direct(a, b)) => Stream::User(if a == user_id { b } else { a }),
+                    _ => Stream::Conv(conv),
+                };
+                let conversation_id = conv_ref.map(|c| c.to_string()).unwrap_or_default();
+                NewEvent::now(stream, EventBody::ConversationDelivered { conversation_id, user_id, seq })
+            });
+            if let Err(e) = self.store().mark_delivered(slice.to_vec(), event).await {
+                tracing::warn!(error = %e, "delivery receipts not stored");
+            }
         }
     }
 }
@@ -63,6 +80,50 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::{SeedPlan, Target};
+    use crate::config::Config;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_receipt_of_a_large_flush_is_saved_and_reaches_the_sender_only() {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("webim-receipts-{}-{n}", std::process::id()));
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let chat = Chat::open(Config::with_data_dir(&dir), stopped).await.unwrap();
+        // More conversations than one write takes.
+        let pairs = RECEIPTS_PER_WRITE * 2 + 50;
+        let seeded = chat.seed(&SeedPlan { prefix: "rc".into(), pairs, ..Default::default() }).await.unwrap();
+        for [a, b] in &seeded.pairs {
+            chat.send(a.user_id, Target::User(b.user_id), "m1", "hello").await.unwrap();
+            let conv = chat.hub().conv_id(ConvRef::direct(a.user_id, b.user_id)).unwrap();
+            chat.inner.deliveries.add(b.user_id, vec![(conv, 1)]);
+        }
+        // The service's own flush task may have taken the marks first; either writes them all.
+        chat.flush_deliveries().await;
+        let stream_of = |user: UserId| Stream::User(user).key();
+        for [a, b] in &seeded.pairs {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let rows = chat.store().conversations(a.user_id).await.unwrap();
+                if rows[0].peer_delivered_seq == Some(1) {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "receipt of {} never saved", b.user_id);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let subs = vec![(Stream::User(a.user_id), 0), (Stream::User(b.user_id), 0)];
+            let receipts: Vec<_> = chat
+                .store()
+                .events_after(subs, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.json.contains("conversation.delivered"))
+                .map(|e| e.stream.key())
+                .collect();
+            assert_eq!(receipts, [stream_of(a.user_id)], "one receipt, to the sender's stream");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn marks_merge_to_the_newest_per_user_and_conversation() {
