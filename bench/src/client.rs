@@ -1,21 +1,33 @@
 //! The webim HTTP API as a browser uses it: send a message, hold a poll, follow the cursor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
 
-/// A pooled HTTP/1.1 client for one server; cheap to clone.
+/// An HTTP/1.1 client for one server: pooled, or one connection of its own; cheap to clone.
 #[derive(Clone)]
 pub struct Api {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Transport,
     base: String,
+}
+
+#[derive(Clone)]
+enum Transport {
+    /// Any idle connection of a shared pool, or a new one.
+    Pool(Client<HttpConnector, Full<Bytes>>),
+    /// One keep-alive connection, as a browser tab holds; requests on it go one at a time.
+    Own(Arc<Mutex<http1::SendRequest<Full<Bytes>>>>),
 }
 
 /// One poll answer, with only what the checks need.
@@ -59,7 +71,29 @@ impl Api {
             .pool_idle_timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(usize::MAX)
             .build(connector);
-        Api { http, base: base.trim_end_matches('/').to_owned() }
+        Api { http: Transport::Pool(http), base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// A client of the same server on a connection of its own. A simulated device uses one
+    /// per loop, as a browser does: no pool to share with thousands of others, which made
+    /// the generator's own work a large part of what it measured.
+    pub async fn dedicated(&self) -> anyhow::Result<Api> {
+        let send = self.open().await?;
+        Ok(Api { http: Transport::Own(Arc::new(Mutex::new(send))), base: self.base.clone() })
+    }
+
+    async fn open(&self) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
+        let stream = TcpStream::connect(self.authority()).await.context("connect failed")?;
+        stream.set_nodelay(true)?;
+        let (send, conn) = http1::handshake(TokioIo::new(stream)).await.context("handshake failed")?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(send)
+    }
+
+    fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     async fn call(
@@ -81,7 +115,12 @@ impl Api {
         body: Option<String>,
         headers: &[(&str, String)],
     ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
-        let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let mut req = match self.http {
+            Transport::Pool(_) => Request::builder().uri(format!("{}{path}", self.base)),
+            // A connection of its own sends the path alone; the pool adds the host itself.
+            Transport::Own(_) => Request::builder().uri(path).header("host", self.authority()),
+        }
+        .method(method);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -95,7 +134,19 @@ impl Api {
             }
             None => Full::new(Bytes::new()),
         };
-        let response = self.http.request(req.body(body)?).await.context("request failed")?;
+        let req = req.body(body)?;
+        let response = match &self.http {
+            Transport::Pool(client) => client.request(req).await.context("request failed")?,
+            Transport::Own(conn) => {
+                let mut conn = conn.lock().await;
+                // A server may end a keep-alive connection after an answer (nginx does after
+                // 1,000 requests); a browser then opens a new one, and so does this.
+                if conn.ready().await.is_err() {
+                    *conn = self.open().await?;
+                }
+                conn.send_request(req).await.context("request failed")?
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.context("body failed")?.to_bytes();

@@ -124,6 +124,7 @@ async fn subscribe(
     stop: Arc<AtomicBool>,
     arrivals: mpsc::UnboundedSender<(String, Instant)>,
 ) -> anyhow::Result<u64> {
+    let api = api.dedicated().await?;
     let (mut since, mut etag) = (String::new(), String::new());
     let mut received = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -171,6 +172,7 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     let sa = tokio::spawn(subscribe(api.clone(), "pa".into(), stop.clone(), to_a));
     let sb = tokio::spawn(subscribe(api.clone(), "pb".into(), stop.clone(), to_b));
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let publisher = api.dedicated().await?;
     let cpu = nchan.cpu_seconds();
     let started = Instant::now();
     let mut latency = Latencies::default();
@@ -179,7 +181,7 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
         let (channel, arrivals) = if i % 2 == 0 { ("pb", &mut at_b) } else { ("pa", &mut at_a) };
         let sent = Instant::now();
         let body = format!("m{i}");
-        publish(&api, channel, body.clone()).await?;
+        publish(&publisher, channel, body.clone()).await?;
         // Only this round's message counts: a subscriber may be handed an older one again.
         loop {
             let (got, at) =
@@ -196,7 +198,7 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     sa.abort();
     sb.abort();
     let mut m = BTreeMap::new();
-    latency.into_metrics("latency", &mut m);
+    latency.add_to("latency", &mut m);
     m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
     m.insert("server_cpu_s".into(), nchan.cpu_seconds() - cpu);
     m.insert("stale_messages_skipped".into(), stale as f64);
@@ -221,6 +223,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
         let api = api.clone();
         let (times_tx, times_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
+            let api = api.dedicated().await?;
             let mut times = Vec::with_capacity(messages);
             for i in 0..messages {
                 times.push(Instant::now());
@@ -270,7 +273,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
     m.insert("deliveries_per_s".into(), deliveries as f64 / elapsed);
     m.insert("lost".into(), (messages * members) as f64 - deliveries as f64);
     m.insert("server_cpu_s".into(), cpu);
-    latency.into_metrics("last_member_latency", &mut m);
+    latency.add_to("last_member_latency", &mut m);
     let params = [
         ("members", members.to_string()),
         ("messages", messages.to_string()),

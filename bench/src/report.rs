@@ -32,7 +32,7 @@ impl Latencies {
     }
 
     /// p50, p90, p99 and max in milliseconds, under `prefix`.
-    pub fn into_metrics(&self, prefix: &str, m: &mut BTreeMap<String, f64>) {
+    pub fn add_to(&self, prefix: &str, m: &mut BTreeMap<String, f64>) {
         if self.0.is_empty() {
             return;
         }

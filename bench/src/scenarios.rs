@@ -48,6 +48,7 @@ async fn hold(
     stop: Arc<AtomicBool>,
     arrivals: Option<mpsc::UnboundedSender<(i64, String, Instant)>>,
 ) -> anyhow::Result<Seen> {
+    let api = api.dedicated().await?;
     let mut cursor = login.cursor.clone();
     let mut seen = Seen::default();
     while !stop.load(Ordering::Relaxed) {
@@ -80,17 +81,19 @@ async fn hold(
     Ok(seen)
 }
 
-/// Opens `n` connections (concurrent health checks) and leaves them idle in the pool.
-async fn warm_up(api: &Api, n: usize) -> anyhow::Result<()> {
-    let mut checks = JoinSet::new();
+/// `n` clients with a connection each, opened at once before a run's clock starts (as
+/// browsers keep theirs open), so that a run does not time thousands of connects.
+async fn connect(api: &Api, n: usize) -> anyhow::Result<Vec<Api>> {
+    let mut connects = JoinSet::new();
     for _ in 0..n {
         let api = api.clone();
-        checks.spawn(async move { api.health().await });
+        connects.spawn(async move { api.dedicated().await });
     }
-    while let Some(r) = checks.join_next().await {
-        r??;
+    let mut all = Vec::with_capacity(n);
+    while let Some(r) = connects.join_next().await {
+        all.push(r??);
     }
-    Ok(())
+    Ok(all)
 }
 
 fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
@@ -107,6 +110,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let ha = tokio::spawn(hold(api.clone(), a.clone(), epoch, stop.clone(), Some(to_a)));
     let hb = tokio::spawn(hold(api.clone(), b.clone(), epoch, stop.clone(), Some(to_b)));
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let api = api.dedicated().await?;
     let cpu = server.cpu_seconds();
     let started = Instant::now();
     let mut latency = Latencies::default();
@@ -129,7 +133,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     stop.store(true, Ordering::Relaxed);
     let (sa, sb) = (ha.await??, hb.await??);
     let mut m = BTreeMap::new();
-    latency.into_metrics("latency", &mut m);
+    latency.add_to("latency", &mut m);
     m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
     m.insert("server_cpu_s".into(), cpu);
     m.insert("lost".into(), (sa.gaps + sb.gaps) as f64);
@@ -156,9 +160,7 @@ pub async fn direct(
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Browsers keep their connections open; so does the client pool here before timing,
-    // or the first seconds would measure thousands of connections being opened at once.
-    warm_up(api, seeded.pairs.len() * 2).await?;
+    let mut clients = connect(api, seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let cpu = server.cpu_seconds();
     let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
@@ -167,8 +169,8 @@ pub async fn direct(
     let count = seeded.pairs.len() * 2;
     for (k, pair) in seeded.pairs.iter().enumerate() {
         for (j, (from, to)) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])].into_iter().enumerate() {
-            let (api, token, to, stop, sent) =
-                (api.clone(), from.token.clone(), to.user_id, stop_send.clone(), sent.clone());
+            let api = clients.pop().expect("one client per sender");
+            let (token, to, stop, sent) = (from.token.clone(), to.user_id, stop_send.clone(), sent.clone());
             // At a set rate, senders start spread over one interval, as people would, not
             // all in the same instant (which would measure a burst of `count` sends).
             let mut due = rate.map(|r| started + Duration::from_secs_f64((2 * k + j) as f64 / count as f64 / r));
@@ -229,9 +231,9 @@ pub async fn direct(
     m.insert("events_per_delivered".into(), all.events as f64 / all.received.max(1) as f64);
     // The generator shares the machine: if it is saturated, its own queueing is in the latency.
     m.insert("generator_cpu_s".into(), own_cpu);
-    all.latency.into_metrics("latency", &mut m);
+    all.latency.add_to("latency", &mut m);
     // Send to 201: separates the server's commit path from delivery to the polls.
-    send_round_trip.into_metrics("send_round_trip", &mut m);
+    send_round_trip.add_to("send_round_trip", &mut m);
     let params = [
         ("pairs", seeded.pairs.len().to_string()),
         ("seconds", seconds.to_string()),
@@ -268,6 +270,7 @@ pub async fn fanout(
         let (api, send_times) = (api.clone(), send_times.clone());
         let target = format!(r#"{{"group":{}}}"#, group.id);
         tokio::spawn(async move {
+            let api = api.dedicated().await?;
             for i in 0..messages {
                 let t = now_us(epoch);
                 send_times[i].store(t, Ordering::Relaxed);
@@ -322,7 +325,7 @@ pub async fn fanout(
     m.insert("lost".into(), (messages * receivers) as f64 - all.received as f64 + all.gaps as f64);
     m.insert("duplicated".into(), all.duplicated as f64);
     m.insert("server_cpu_s".into(), cpu);
-    last_member.into_metrics("last_member_latency", &mut m);
+    last_member.add_to("last_member_latency", &mut m);
     let params = [
         ("members", group.members.len().to_string()),
         ("messages", messages.to_string()),
@@ -370,13 +373,14 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stored = Arc::new(AtomicU64::new(0));
+    let mut clients = connect(api, senders).await?;
     let cpu = server.cpu_seconds();
     let rss = server.rss_bytes();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for (k, pair) in seeded.pairs.iter().take(senders).enumerate() {
-        let (api, token, to, stop, stored) =
-            (api.clone(), pair[0].token.clone(), pair[1].user_id, stop.clone(), stored.clone());
+        let api = clients.pop().expect("one client per sender");
+        let (token, to, stop, stored) = (pair[0].token.clone(), pair[1].user_id, stop.clone(), stored.clone());
         tasks.spawn(async move {
             let target = format!(r#"{{"user":{to}}}"#);
             let mut i = 0u64;
@@ -416,11 +420,12 @@ pub async fn baseline_with(
     seconds: f64,
 ) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = connect(api, connections).await?;
     let cpu = cpu_seconds();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..connections {
-        let (api, stop) = (api.clone(), stop.clone());
+        let (api, stop) = (clients.pop().expect("one client per loop"), stop.clone());
         tasks.spawn(async move {
             let mut lat = Latencies::default();
             while !stop.load(Ordering::Relaxed) {
@@ -441,6 +446,6 @@ pub async fn baseline_with(
     let mut m = BTreeMap::new();
     m.insert("requests_per_s".into(), all.count() as f64 / elapsed);
     m.insert("server_cpu_s".into(), cpu_seconds() - cpu);
-    all.into_metrics("latency", &mut m);
+    all.add_to("latency", &mut m);
     Ok(report("baseline", &[("connections", connections.to_string()), ("seconds", seconds.to_string())], m))
 }
