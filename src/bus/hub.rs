@@ -129,7 +129,7 @@ impl Hub {
         if after < inbox.covered_from {
             return Read::Miss(inbox.covered_from);
         }
-        let start = inbox.events.partition_point(|e| e.pos <= after);
+        let start = first_after(&inbox.events, after);
         let end = inbox.events.len().min(start + limit);
         let events = inbox.events.range(start..end).cloned().collect();
         Read::Events(events, end < inbox.events.len())
@@ -186,6 +186,21 @@ impl State {
             }
         }
     }
+}
+
+/// Index of the first event after `after`. A poll almost always asks for the newest few
+/// events, so look from the back first: each probe of a binary search follows a pointer to
+/// a different event, which cost ~6% of the server's time fanning out to 1,000 members.
+fn first_after(events: &VecDeque<Arc<StoredEvent>>, after: Pos) -> usize {
+    const FROM_BACK: usize = 8;
+    let mut i = events.len();
+    while i > 0 && events.len() - i < FROM_BACK {
+        if events[i - 1].pos <= after {
+            return i;
+        }
+        i -= 1;
+    }
+    events.partition_point(|e| e.pos <= after)
 }
 
 /// Appends `event` to the user's inbox, if the user has one (users without one read the
@@ -259,6 +274,18 @@ mod tests {
         match read {
             Read::Events(e, more) => (e.iter().map(|e| e.pos).collect(), more),
             Read::Miss(p) => panic!("miss at {p}"),
+        }
+    }
+
+    #[test]
+    fn the_first_event_after_a_cursor_is_found_for_every_cursor() {
+        for len in [0, 1, 7, 8, 9, 40] {
+            // Positions 10, 12, 14, …: cursors fall on events and between them.
+            let events: VecDeque<_> = (0..len).map(|k| event(10 + 2 * k as Pos, Stream::User(1))).collect();
+            for after in 0..(12 + 2 * len as Pos) {
+                let expected = events.iter().filter(|e| e.pos <= after).count();
+                assert_eq!(first_after(&events, after), expected, "len {len}, after {after}");
+            }
         }
     }
 
