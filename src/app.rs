@@ -8,7 +8,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::chat::Chat;
@@ -27,7 +27,7 @@ impl Application {
         let (shutdown, stop) = watch::channel(false);
         let listen = config.listen;
         let chat = Chat::open(config, stop).await.context("Failed to open the store")?;
-        let listener = TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
+        let listener = bind(listen).with_context(|| format!("Failed to listen on {listen}"))?;
         Ok(Application { listener, chat, shutdown })
     }
 
@@ -55,6 +55,20 @@ impl Application {
         chat.flush().await;
         Ok(())
     }
+}
+
+/// Connections the kernel completes and queues while the server has not yet accepted them.
+/// After a restart, every open browser reconnects at once; with the usual 1,024, a burst
+/// of a few thousand overflows the queue and the dropped handshakes are retried only after
+/// a second or more. The kernel caps it at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` as `TcpListener::bind` does (address reuse on), with a longer queue.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accepts connections and serves HTTP/1.1 on each until `stop`, then lets them finish.

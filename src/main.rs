@@ -12,6 +12,15 @@ use webim::config::{Cli, Command, Config, SyncMode};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its start (`malloc_conf` in `man jemalloc`). By default
+/// memory freed after a burst (thousands of polls arriving at once) stays in the process for
+/// ten seconds and is given back only when something allocates again, so an idle server
+/// kept it for good: 11.9 KB per held poll instead of 7.1 KB. A background thread now
+/// returns it one second after it was freed.
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: Option<&'static std::ffi::c_char> =
+    Some(unsafe { &*c"background_thread:true,max_background_threads:1,dirty_decay_ms:1000".as_ptr() });
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -1,6 +1,7 @@
 //! The real binary as a child process: restart durability (SIGKILL while messages stream
 //! in: after a restart every message that got its 201 is in history), graceful shutdown on
-//! SIGTERM, and `webim seed` for load tests.
+//! SIGTERM, `webim seed` for load tests, the queue of connections not yet accepted, and the
+//! allocator's options.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -236,5 +237,56 @@ async fn seeded_tokens_work_over_http_and_seeded_users_cannot_log_in() {
     )
     .await;
     assert_eq!(s, 401, "seeded users have no password");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_reconnecting_clients_is_queued_not_dropped() {
+    // After a restart every open browser reconnects at once. The kernel completes and queues
+    // those handshakes until the server accepts them; what overflows the queue is dropped and
+    // retried only after a second or more. A stopped server accepts nothing, so whatever
+    // connects within the deadline was queued.
+    const CLIENTS: usize = 2000;
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    assert!(somaxconn > CLIENTS, "this test needs net.core.somaxconn above {CLIENTS} (it is {somaxconn})");
+    let data = temp_dir("backlog");
+    let (mut child, base) = start(&data).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().await.unwrap().success());
+    let mut connects = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let addr = addr.clone();
+        connects.spawn(async move {
+            tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(addr)).await
+        });
+    }
+    let (mut queued, mut open) = (0, Vec::new());
+    while let Some(r) = connects.join_next().await {
+        if let Ok(Ok(stream)) = r.unwrap() {
+            queued += 1;
+            open.push(stream);
+        }
+    }
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().await.unwrap().success());
+    assert_eq!(queued, CLIENTS, "handshakes completed within 0.9 s while the server was stopped");
+    drop(open);
+    let (status, _) = call(&reqwest::Client::new(), reqwest::Method::GET, format!("{base}/health"), None, None).await;
+    assert_eq!(status, 200);
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_freed_after_a_burst_is_returned_by_a_background_thread() {
+    // jemalloc only gives freed memory back when asked to in its options (src/main.rs);
+    // without them an idle server keeps what a burst of polls left behind.
+    let data = temp_dir("jemalloc");
+    let (mut child, _) = start(&data).await;
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id().unwrap())).unwrap();
+    let names: Vec<String> =
+        tasks.map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap().trim().to_owned()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "jemalloc_bg_thd").count(), 1, "threads: {names:?}");
+    child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
