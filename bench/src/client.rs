@@ -82,6 +82,25 @@ impl Api {
         Ok(Api { http: Transport::Own(Arc::new(Mutex::new(send))), base: self.base.clone() })
     }
 
+    /// `n` clients with a connection each, opened a wave at a time: a burst of thousands at
+    /// once would overflow the server's queue of unaccepted connections (Nchan's is 511),
+    /// and each dropped handshake is retried only after a second.
+    pub async fn dedicated_many(&self, n: usize) -> anyhow::Result<Vec<Api>> {
+        const WAVE: usize = 256;
+        let mut all = Vec::with_capacity(n);
+        while all.len() < n {
+            let mut wave = tokio::task::JoinSet::new();
+            for _ in 0..WAVE.min(n - all.len()) {
+                let api = self.clone();
+                wave.spawn(async move { api.dedicated().await });
+            }
+            while let Some(r) = wave.join_next().await {
+                all.push(r??);
+            }
+        }
+        Ok(all)
+    }
+
     async fn open(&self) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
         let stream = TcpStream::connect(self.authority()).await.context("connect failed")?;
         stream.set_nodelay(true)?;

@@ -124,7 +124,6 @@ async fn subscribe(
     stop: Arc<AtomicBool>,
     arrivals: mpsc::UnboundedSender<(String, Instant)>,
 ) -> anyhow::Result<u64> {
-    let api = api.dedicated().await?;
     let (mut since, mut etag) = (String::new(), String::new());
     let mut received = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -169,10 +168,11 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
-    let sa = tokio::spawn(subscribe(api.clone(), "pa".into(), stop.clone(), to_a));
-    let sb = tokio::spawn(subscribe(api.clone(), "pb".into(), stop.clone(), to_b));
+    let [sub_a, sub_b, publisher]: [Api; 3] =
+        api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
+    let sa = tokio::spawn(subscribe(sub_a, "pa".into(), stop.clone(), to_a));
+    let sb = tokio::spawn(subscribe(sub_b, "pb".into(), stop.clone(), to_b));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let publisher = api.dedicated().await?;
     let cpu = nchan.cpu_seconds();
     let started = Instant::now();
     let mut latency = Latencies::default();
@@ -211,8 +211,8 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, mut arrivals) = mpsc::unbounded_channel();
     let mut subs = JoinSet::new();
-    for _ in 0..members {
-        subs.spawn(subscribe(api.clone(), "fan".into(), stop.clone(), tx.clone()));
+    for api in api.dedicated_many(members).await? {
+        subs.spawn(subscribe(api, "fan".into(), stop.clone(), tx.clone()));
     }
     drop(tx);
     tokio::time::sleep(Duration::from_millis(500 + members as u64)).await;
@@ -220,10 +220,9 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
     let cpu = nchan.cpu_seconds();
     let mut sent_at = vec![epoch; messages];
     let publisher = {
-        let api = api.clone();
+        let api = api.dedicated().await?;
         let (times_tx, times_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let api = api.dedicated().await?;
             let mut times = Vec::with_capacity(messages);
             for i in 0..messages {
                 times.push(Instant::now());

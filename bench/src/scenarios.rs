@@ -39,8 +39,8 @@ pub struct Seen {
     last: HashMap<String, i64>,
 }
 
-/// Holds one device's message connection until `stop`; reports each message from others on
-/// `arrivals` (if given) with its arrival time.
+/// Holds one device's message connection (`api`, a connection of its own) until `stop`;
+/// reports each message from others on `arrivals` (if given) with its arrival time.
 async fn hold(
     api: Api,
     login: Login,
@@ -48,7 +48,6 @@ async fn hold(
     stop: Arc<AtomicBool>,
     arrivals: Option<mpsc::UnboundedSender<(i64, String, Instant)>>,
 ) -> anyhow::Result<Seen> {
-    let api = api.dedicated().await?;
     let mut cursor = login.cursor.clone();
     let mut seen = Seen::default();
     while !stop.load(Ordering::Relaxed) {
@@ -81,19 +80,10 @@ async fn hold(
     Ok(seen)
 }
 
-/// `n` clients with a connection each, opened at once before a run's clock starts (as
-/// browsers keep theirs open), so that a run does not time thousands of connects.
+/// `n` clients with a connection each, opened before a run's clock starts (as browsers keep
+/// theirs open), so that a run does not time thousands of connects.
 async fn connect(api: &Api, n: usize) -> anyhow::Result<Vec<Api>> {
-    let mut connects = JoinSet::new();
-    for _ in 0..n {
-        let api = api.clone();
-        connects.spawn(async move { api.dedicated().await });
-    }
-    let mut all = Vec::with_capacity(n);
-    while let Some(r) = connects.join_next().await {
-        all.push(r??);
-    }
-    Ok(all)
+    api.dedicated_many(n).await
 }
 
 fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
@@ -107,10 +97,11 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
-    let ha = tokio::spawn(hold(api.clone(), a.clone(), epoch, stop.clone(), Some(to_a)));
-    let hb = tokio::spawn(hold(api.clone(), b.clone(), epoch, stop.clone(), Some(to_b)));
+    let [poll_a, poll_b, api]: [Api; 3] =
+        connect(api, 3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
+    let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(to_a)));
+    let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(to_b)));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let api = api.dedicated().await?;
     let cpu = server.cpu_seconds();
     let started = Instant::now();
     let mut latency = Latencies::default();
@@ -154,9 +145,11 @@ pub async fn direct(
     let stop_send = Arc::new(AtomicBool::new(false));
     let stop_poll = Arc::new(AtomicBool::new(false));
     let mut holders = JoinSet::new();
+    let mut polls = connect(api, seeded.pairs.len() * 2).await?;
     for pair in &seeded.pairs {
         for login in pair {
-            holders.spawn(hold(api.clone(), login.clone(), epoch, stop_poll.clone(), None));
+            let api = polls.pop().expect("one client per device");
+            holders.spawn(hold(api, login.clone(), epoch, stop_poll.clone(), None));
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -256,21 +249,23 @@ pub async fn fanout(
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, mut arrivals) = mpsc::unbounded_channel();
     let mut holders = JoinSet::new();
+    let mut polls = connect(api, group.members.len() - 1).await?;
     for login in &group.members[1..] {
-        holders.spawn(hold(api.clone(), login.clone(), epoch, stop.clone(), Some(tx.clone())));
+        let api = polls.pop().expect("one client per member");
+        holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(tx.clone())));
     }
     drop(tx);
     let receivers = group.members.len() - 1;
     tokio::time::sleep(Duration::from_millis(500 + receivers as u64)).await;
     let owner = group.members[0].clone();
     let cpu = server.cpu_seconds();
+    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let started = Instant::now();
     let send_times = Arc::new(parking_send_times(messages));
     let sender = {
-        let (api, send_times) = (api.clone(), send_times.clone());
+        let (api, send_times) = (api.dedicated().await?, send_times.clone());
         let target = format!(r#"{{"group":{}}}"#, group.id);
         tokio::spawn(async move {
-            let api = api.dedicated().await?;
             for i in 0..messages {
                 let t = now_us(epoch);
                 send_times[i].store(t, Ordering::Relaxed);
@@ -307,6 +302,7 @@ pub async fn fanout(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds() - cpu;
+    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - own_cpu;
     sender.await??;
     stop.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
@@ -325,6 +321,10 @@ pub async fn fanout(
     m.insert("lost".into(), (messages * receivers) as f64 - all.received as f64 + all.gaps as f64);
     m.insert("duplicated".into(), all.duplicated as f64);
     m.insert("server_cpu_s".into(), cpu);
+    // Per delivery, to tell the server's cost from the generator's: at full speed both
+    // cores may be busy, and then the figure above is the slower side's.
+    m.insert("server_cpu_us_per_delivery".into(), cpu * 1e6 / all.received.max(1) as f64);
+    m.insert("generator_cpu_s".into(), own_cpu);
     last_member.add_to("last_member_latency", &mut m);
     let params = [
         ("members", group.members.len().to_string()),
