@@ -5,7 +5,7 @@ use super::*;
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn send_message(&self, msg: NewMessage) -> StoreResult<Sent> {
-        self.writer.write(move |ctx| send_message(ctx, msg)).await
+        self.writer.write_checked(move |ctx| send_message(ctx, msg)).await
     }
 
     async fn history(

@@ -172,6 +172,7 @@ fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef
     Ok(conv)
 }
 
+// Runs without a savepoint (`Writer::write_checked`): every check comes before the first change.
 fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
     let row = message_row(msg.conv_ref);
     let existing = ctx

@@ -9,6 +9,7 @@ use crate::config::SyncMode;
 use crate::model::{ConvRef, EventBody, NewEvent, Pos, Stream};
 use crate::store::{
     AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, MessageStore, NewMessage, StoreError,
+    StoreResult,
 };
 
 #[derive(Default)]
@@ -290,4 +291,69 @@ async fn a_preallocated_log_holds_commits_that_survive_a_crash() {
     drop(recovered);
     std::fs::remove_dir_all(dir).ok();
     std::fs::remove_dir_all(image).ok();
+}
+
+/// Queues, in one batch behind a job that holds the writer for a moment, a guarded job
+/// that inserts `a` and then an unguarded one that inserts `b` (if `write_first`) and fails.
+async fn batch_with_a_failing_checked_job(
+    store: &SqliteStore,
+    write_first: bool,
+) -> (StoreResult<()>, StoreResult<()>) {
+    let hold = store.writer.clone();
+    let held = tokio::spawn(async move {
+        hold.write(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let writer = store.writer.clone();
+    let guarded = tokio::spawn(async move {
+        writer.write(|ctx| Ok(ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('a', 1)", []).map(|_| ())?)).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let checked = store.writer.write_checked(move |ctx| {
+        if write_first {
+            ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('b', 1)", [])?;
+        }
+        Err::<(), _>(StoreError::Conflict("test"))
+    });
+    let checked = checked.await;
+    held.await.unwrap().unwrap();
+    (guarded.await.unwrap(), checked)
+}
+
+async fn meta_keys(store: &SqliteStore) -> Vec<String> {
+    store
+        .readers
+        .read(|c| {
+            c.prepare("SELECT key FROM meta WHERE key IN ('a', 'b') ORDER BY key")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_savepoint_that_fails_before_any_change_leaves_its_batch_alone() {
+    let (store, _, dir) = open("checked-ok").await;
+    let (guarded, checked) = batch_with_a_failing_checked_job(&store, false).await;
+    assert!(guarded.is_ok(), "{guarded:?}");
+    assert!(matches!(checked, Err(StoreError::Conflict("test"))), "{checked:?}");
+    assert_eq!(meta_keys(&store).await, ["a"]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_savepoint_that_fails_after_a_change_fails_its_whole_batch() {
+    let (store, _, dir) = open("checked-abort").await;
+    let (guarded, checked) = batch_with_a_failing_checked_job(&store, true).await;
+    assert!(matches!(guarded, Err(StoreError::Database(_))), "the batch's other job fails too: {guarded:?}");
+    assert!(checked.is_err());
+    assert!(meta_keys(&store).await.is_empty(), "nothing of the batch is stored");
+    let user = store.create_user("after".into(), "A".into(), "h".into()).await.unwrap();
+    assert!(user.id > 0, "the writer still commits");
+    std::fs::remove_dir_all(dir).ok();
 }
