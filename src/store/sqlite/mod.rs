@@ -187,10 +187,13 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         message.conversation_id = msg.conv_ref.to_string();
         return Ok(Sent { message, created: false });
     }
+    // Read, then write: `UPDATE … RETURNING` gathers its rows in a temporary table first,
+    // which cost more than the update itself.
     let seq: i64 = ctx
         .conn
-        .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
+        .prepare_cached("SELECT last_seq + 1 FROM conversations WHERE id = ?1")?
         .query_row([msg.conv], |r| r.get(0))?;
+    ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
     let pos = ctx.next_pos();
     let ts = now_ms();
     ctx.conn
