@@ -58,14 +58,16 @@ impl Application {
 }
 
 /// Connections the kernel completes and queues while the server has not yet accepted them.
-/// After a restart, every open browser reconnects at once; with the usual 1,024, a burst
-/// of a few thousand overflows the queue and the dropped handshakes are retried only after
-/// a second or more. The kernel caps it at `net.core.somaxconn` (4,096 by default).
+/// After a restart, every open browser reconnects at once; with the 128 that
+/// `TcpListener::bind` asks for, a burst of a few thousand overflows the queue and the
+/// dropped handshakes are retried only after a second or more. The kernel caps it at `net.core.somaxconn` (4,096 by default).
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds `addr` as `TcpListener::bind` does (address reuse on), with a longer queue.
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As std does: on Windows the same option would let another program take the port.
+    #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)

@@ -249,6 +249,14 @@ async fn a_burst_of_reconnecting_clients_is_queued_not_dropped() {
     const CLIENTS: usize = 2000;
     let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
     assert!(somaxconn > CLIENTS, "this test needs net.core.somaxconn above {CLIENTS} (it is {somaxconn})");
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let open_files: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(open_files > CLIENTS + 200, "this test opens {CLIENTS} sockets; `ulimit -n` is {open_files}");
     let data = temp_dir("backlog");
     let (mut child, base) = start(&data).await;
     let addr = base.trim_start_matches("http://").to_owned();

@@ -216,11 +216,12 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
     }
     drop(tx);
     tokio::time::sleep(Duration::from_millis(500 + members as u64)).await;
+    let publisher_api = api.dedicated().await?;
     let epoch = Instant::now();
     let cpu = nchan.cpu_seconds();
     let mut sent_at = vec![epoch; messages];
     let publisher = {
-        let api = api.dedicated().await?;
+        let api = publisher_api;
         let (times_tx, times_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut times = Vec::with_capacity(messages);

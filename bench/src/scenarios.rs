@@ -258,12 +258,13 @@ pub async fn fanout(
     let receivers = group.members.len() - 1;
     tokio::time::sleep(Duration::from_millis(500 + receivers as u64)).await;
     let owner = group.members[0].clone();
+    let owner_api = api.dedicated().await?;
     let cpu = server.cpu_seconds();
     let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let started = Instant::now();
     let send_times = Arc::new(parking_send_times(messages));
     let sender = {
-        let (api, send_times) = (api.dedicated().await?, send_times.clone());
+        let (api, send_times) = (owner_api, send_times.clone());
         let target = format!(r#"{{"group":{}}}"#, group.id);
         tokio::spawn(async move {
             for i in 0..messages {

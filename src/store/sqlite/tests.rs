@@ -1,5 +1,6 @@
 //! The SQLite store on its own: group commit isolation, ordering, retention.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -293,35 +294,46 @@ async fn a_preallocated_log_holds_commits_that_survive_a_crash() {
     std::fs::remove_dir_all(image).ok();
 }
 
-/// Queues, in one batch behind a job that holds the writer for a moment, a guarded job
-/// that inserts `a` and then an unguarded one that inserts `b` (if `write_first`) and fails.
+/// Queues, in one batch behind a job that holds the writer, a guarded job that inserts `a`
+/// and then an unguarded one that inserts `b` (if `write_first`) and fails.
 async fn batch_with_a_failing_checked_job(
     store: &SqliteStore,
     write_first: bool,
 ) -> (StoreResult<()>, StoreResult<()>) {
+    let (started, has_started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let hold = store.writer.clone();
     let held = tokio::spawn(async move {
-        hold.write(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+        hold.write(move |_| {
+            started.send(()).unwrap();
+            released.recv().unwrap();
             Ok(())
         })
         .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let writer = store.writer.clone();
-    let guarded = tokio::spawn(async move {
-        writer.write(|ctx| Ok(ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('a', 1)", []).map(|_| ())?)).await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The writer thread is inside the holding job: whatever is queued now forms the next batch.
+    tokio::task::spawn_blocking(move || has_started.recv().unwrap()).await.unwrap();
+    let guarded = store
+        .writer
+        .write(|ctx| Ok(ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('a', 1)", []).map(|_| ())?));
     let checked = store.writer.write_checked(move |ctx| {
         if write_first {
             ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('b', 1)", [])?;
         }
         Err::<(), _>(StoreError::Conflict("test"))
     });
-    let checked = checked.await;
+    let (mut guarded, mut checked) = (std::pin::pin!(guarded), std::pin::pin!(checked));
+    // A write is queued when first polled: poll each once, in this order.
+    for queued in [guarded.as_mut().poll(&mut noop_context()), checked.as_mut().poll(&mut noop_context())] {
+        assert!(queued.is_pending());
+    }
+    release.send(()).unwrap();
     held.await.unwrap().unwrap();
-    (guarded.await.unwrap(), checked)
+    (guarded.await, checked.await)
+}
+
+fn noop_context() -> std::task::Context<'static> {
+    std::task::Context::from_waker(std::task::Waker::noop())
 }
 
 async fn meta_keys(store: &SqliteStore) -> Vec<String> {

@@ -102,8 +102,10 @@ impl Writer {
 
     /// Like [`Writer::write`] but without a savepoint, for a job that makes all its checks
     /// before its first change: a savepoint copies every page the job changes, ~15 % of the
-    /// writer's time on sends. Should such a job still fail after changing rows, the whole
-    /// batch is rolled back and every job in it fails.
+    /// writer's time on sends. Should such a job still fail after changing rows (or after
+    /// SQLite ended the transaction), the whole batch is rolled back: the jobs that ran get
+    /// the database error, those not yet run see the store as closed. Only row changes are
+    /// seen (`total_changes`), so such a job must make no other kind (schema, pragmas).
     pub async fn write_checked<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -194,8 +196,10 @@ fn commit_batch(
         if !keep {
             if guarded {
                 conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-            } else if conn.total_changes() != changes {
-                // Nothing can undo this job's changes alone.
+            } else if conn.total_changes() != changes || conn.is_autocommit() {
+                // Nothing can undo this job's changes alone; and after some errors SQLite
+                // has already rolled back the whole transaction, so later jobs would each
+                // commit on their own.
                 replies.extend(reply);
                 let abort = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT);
                 return Err(rusqlite::Error::SqliteFailure(
