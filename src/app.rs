@@ -60,7 +60,8 @@ impl Application {
 /// Connections the kernel completes and queues while the server has not yet accepted them.
 /// After a restart, every open browser reconnects at once; with the 128 that
 /// `TcpListener::bind` asks for, a burst of a few thousand overflows the queue and the
-/// dropped handshakes are retried only after a second or more. The kernel caps it at `net.core.somaxconn` (4,096 by default).
+/// dropped handshakes are retried only after a second or more. The kernel caps it at
+/// `net.core.somaxconn` (4,096 by default).
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds `addr` as `TcpListener::bind` does (address reuse on), with a longer queue.
