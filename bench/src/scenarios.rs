@@ -20,6 +20,10 @@ fn now_us(epoch: Instant) -> u64 {
     epoch.elapsed().as_micros() as u64
 }
 
+/// A message this much older than its send is late: `direct` counts them per device, to
+/// tell a stall of the whole run from one of a few connections.
+const LATE: Duration = Duration::from_secs(1);
+
 /// What one device saw.
 #[derive(Default)]
 pub struct Seen {
@@ -35,6 +39,8 @@ pub struct Seen {
     pub polls: u64,
     /// Events of any type received.
     pub events: u64,
+    /// Messages that arrived more than [`LATE`] after they were sent.
+    pub late: u64,
     /// Last seq per conversation.
     last: HashMap<String, i64>,
 }
@@ -70,7 +76,9 @@ async fn hold(
             }
             seen.received += 1;
             if let Some(sent) = m.body.strip_prefix('t').and_then(|t| t.parse::<u64>().ok()) {
-                seen.latency.record(Duration::from_micros(now_us(epoch).saturating_sub(sent)));
+                let latency = Duration::from_micros(now_us(epoch).saturating_sub(sent));
+                seen.latency.record(latency);
+                seen.late += u64::from(latency > LATE);
             }
             if let Some(tx) = &arrivals {
                 let _ = tx.send((m.seq, m.conversation_id, at));
@@ -201,6 +209,7 @@ pub async fn direct(
     let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - own_cpu;
     stop_poll.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
+    let mut devices_late = 0u64;
     while let Some(r) = holders.join_next().await {
         let s = r??;
         all.latency.merge(&s.latency);
@@ -209,6 +218,8 @@ pub async fn direct(
         all.gaps += s.gaps;
         all.polls += s.polls;
         all.events += s.events;
+        all.late += s.late;
+        devices_late += u64::from(s.late > 0);
     }
     let sent = sent.load(Ordering::Relaxed);
     let mut m = BTreeMap::new();
@@ -225,6 +236,8 @@ pub async fn direct(
     // The generator shares the machine: if it is saturated, its own queueing is in the latency.
     m.insert("generator_cpu_s".into(), own_cpu);
     all.latency.add_to("latency", &mut m);
+    m.insert("late_messages".into(), all.late as f64);
+    m.insert("devices_with_late_messages".into(), devices_late as f64);
     // Send to 201: separates the server's commit path from delivery to the polls.
     send_round_trip.add_to("send_round_trip", &mut m);
     let params = [
