@@ -166,10 +166,9 @@ impl Api {
                 conn.send_request(req).await.context("request failed")?
             }
         };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.context("body failed")?.to_bytes();
-        Ok((status, headers, bytes))
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.context("body failed")?.to_bytes();
+        Ok((parts.status, parts.headers, bytes))
     }
 
     /// `GET /health`: the cheapest route, for the machine's ceiling.

@@ -88,10 +88,10 @@ async fn hold(
     Ok(seen)
 }
 
-/// `n` clients with a connection each, opened before a run's clock starts (as browsers keep
-/// theirs open), so that a run does not time thousands of connects.
-async fn connect(api: &Api, n: usize) -> anyhow::Result<Vec<Api>> {
-    api.dedicated_many(n).await
+/// The generator's own CPU seconds so far: it shares the machine, and when it is saturated
+/// its queueing is in the figures.
+fn own_cpu_seconds() -> f64 {
+    crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN)
 }
 
 fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
@@ -106,7 +106,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
     let [poll_a, poll_b, api]: [Api; 3] =
-        connect(api, 3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
+        api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
     let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(to_a)));
     let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(to_b)));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -153,7 +153,7 @@ pub async fn direct(
     let stop_send = Arc::new(AtomicBool::new(false));
     let stop_poll = Arc::new(AtomicBool::new(false));
     let mut holders = JoinSet::new();
-    let mut polls = connect(api, seeded.pairs.len() * 2).await?;
+    let mut polls = api.dedicated_many(seeded.pairs.len() * 2).await?;
     for pair in &seeded.pairs {
         for login in pair {
             let api = polls.pop().expect("one client per device");
@@ -161,10 +161,10 @@ pub async fn direct(
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut clients = connect(api, seeded.pairs.len() * 2).await?;
+    let mut clients = api.dedicated_many(seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let cpu = server.cpu_seconds();
-    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
+    let own_cpu = own_cpu_seconds();
     let started = Instant::now();
     let mut senders = JoinSet::new();
     let count = seeded.pairs.len() * 2;
@@ -206,7 +206,7 @@ pub async fn direct(
     // Let the last messages arrive, then stop the polls.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = server.cpu_seconds() - cpu;
-    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - own_cpu;
+    let own_cpu = own_cpu_seconds() - own_cpu;
     stop_poll.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
     let mut devices_late = 0u64;
@@ -233,7 +233,6 @@ pub async fn direct(
     // receipts included), per message delivered.
     m.insert("poll_answers_per_delivered".into(), all.polls as f64 / all.received.max(1) as f64);
     m.insert("events_per_delivered".into(), all.events as f64 / all.received.max(1) as f64);
-    // The generator shares the machine: if it is saturated, its own queueing is in the latency.
     m.insert("generator_cpu_s".into(), own_cpu);
     all.latency.add_to("latency", &mut m);
     m.insert("late_messages".into(), all.late as f64);
@@ -262,7 +261,7 @@ pub async fn fanout(
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, mut arrivals) = mpsc::unbounded_channel();
     let mut holders = JoinSet::new();
-    let mut polls = connect(api, group.members.len() - 1).await?;
+    let mut polls = api.dedicated_many(group.members.len() - 1).await?;
     for login in &group.members[1..] {
         let api = polls.pop().expect("one client per member");
         holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(tx.clone())));
@@ -273,7 +272,7 @@ pub async fn fanout(
     let owner = group.members[0].clone();
     let owner_api = api.dedicated().await?;
     let cpu = server.cpu_seconds();
-    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
+    let own_cpu = own_cpu_seconds();
     let started = Instant::now();
     let send_times = Arc::new(parking_send_times(messages));
     let sender = {
@@ -316,7 +315,7 @@ pub async fn fanout(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds() - cpu;
-    let own_cpu = crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - own_cpu;
+    let own_cpu = own_cpu_seconds() - own_cpu;
     sender.await??;
     stop.store(true, Ordering::Relaxed);
     let mut all = Seen::default();
@@ -387,7 +386,7 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stored = Arc::new(AtomicU64::new(0));
-    let mut clients = connect(api, senders).await?;
+    let mut clients = api.dedicated_many(senders).await?;
     let cpu = server.cpu_seconds();
     let rss = server.rss_bytes();
     let started = Instant::now();
@@ -434,7 +433,7 @@ pub async fn baseline_with(
     seconds: f64,
 ) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut clients = connect(api, connections).await?;
+    let mut clients = api.dedicated_many(connections).await?;
     let cpu = cpu_seconds();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
