@@ -4,6 +4,7 @@
 mod accounts;
 mod contacts;
 mod events;
+mod gather;
 mod groups;
 mod messages;
 mod pool;
@@ -16,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use self::pool::ReadPool;
 use self::writer::{Ctx, Writer};
@@ -45,7 +46,7 @@ impl SqliteStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("webim.db");
-        let mut conn = Connection::open(&path)?;
+        let mut conn = open_writer(&path, sync)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // After the switch to WAL mode, which deletes any log file it finds, and before the
         // first transaction. Only fsynced commits pay for a growing log; a failure here only
@@ -71,6 +72,19 @@ impl SqliteStore {
         let writer = Writer::start(conn, head, sink).map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore { writer, readers })
     }
+}
+
+/// The write connection: when its commits sync the log, through the VFS that writes each
+/// commit's log frames in one system call.
+fn open_writer(path: &Path, sync: SyncMode) -> StoreResult<Connection> {
+    if sync == SyncMode::Full {
+        match gather::register() {
+            Ok(()) => return Ok(Connection::open_with_flags_and_vfs(path, OpenFlags::default(), gather::NAME)?),
+            // Only costs speed.
+            Err(code) => tracing::warn!(code, "could not register the gathering VFS; using SQLite's own"),
+        }
+    }
+    Ok(Connection::open(path)?)
 }
 
 fn head_of(conn: &Connection) -> rusqlite::Result<Pos> {
