@@ -75,7 +75,7 @@ impl SqliteStore {
 }
 
 /// The write connection: when its commits sync the log, through the VFS that writes each
-/// commit's log frames in one system call.
+/// commit's log frames in a few large writes.
 fn open_writer(path: &Path, sync: SyncMode) -> StoreResult<Connection> {
     if sync == SyncMode::Full {
         match gather::register() {
