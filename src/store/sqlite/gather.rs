@@ -165,19 +165,32 @@ unsafe fn real_methods(wal: *mut WalFile) -> &'static ffi::sqlite3_io_methods {
     &*(*(*wal).real).pMethods
 }
 
-/// Passes what `wal` gathered on to the default file.
-unsafe fn flush(wal: *mut WalFile) -> c_int {
+/// A write straight to the default file.
+unsafe fn real_write(wal: *mut WalFile) -> impl Fn(i64, &[u8]) -> c_int {
     let real = (*wal).real;
     let xwrite = real_methods(wal).xWrite.expect("files write");
-    (*wal).pending.flush(|offset, chunk| xwrite(real, chunk.as_ptr().cast(), chunk.len() as c_int, offset))
+    move |offset, chunk| xwrite(real, chunk.as_ptr().cast(), chunk.len() as c_int, offset)
+}
+
+/// Passes what `wal` gathered on to the default file.
+unsafe fn flush(wal: *mut WalFile) -> c_int {
+    let out = real_write(wal);
+    (*wal).pending.flush(out)
+}
+
+/// Runs `then` once what `wal` gathered is on the default file, or answers why it is not.
+unsafe fn after_flush(wal: *mut WalFile, then: impl FnOnce() -> c_int) -> c_int {
+    match flush(wal) {
+        ffi::SQLITE_OK => then(),
+        rc => rc,
+    }
 }
 
 unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, data: *const c_void, amount: c_int, offset: i64) -> c_int {
     let wal = file.cast::<WalFile>();
-    let real = (*wal).real;
-    let xwrite = real_methods(wal).xWrite.expect("files write");
+    let out = real_write(wal);
     let data = std::slice::from_raw_parts(data.cast::<u8>(), amount as usize);
-    (*wal).pending.write(offset, data, |at, chunk| xwrite(real, chunk.as_ptr().cast(), chunk.len() as c_int, at))
+    (*wal).pending.write(offset, data, out)
 }
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -196,43 +209,32 @@ unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, data: *mut c_void, amoun
     let wal = file.cast::<WalFile>();
     match flush(wal) {
         ffi::SQLITE_OK => real_methods(wal).xRead.expect("files read")((*wal).real, data, amount, offset),
+        // A failed flush is a failed read to SQLite.
         _ => ffi::SQLITE_IOERR_READ,
     }
 }
 
 unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
     let wal = file.cast::<WalFile>();
-    match flush(wal) {
-        ffi::SQLITE_OK => real_methods(wal).xTruncate.expect("files truncate")((*wal).real, size),
-        rc => rc,
-    }
+    after_flush(wal, || real_methods(wal).xTruncate.expect("files truncate")((*wal).real, size))
 }
 
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     let wal = file.cast::<WalFile>();
-    match flush(wal) {
-        ffi::SQLITE_OK => real_methods(wal).xSync.expect("files sync")((*wal).real, flags),
-        rc => rc,
-    }
+    after_flush(wal, || real_methods(wal).xSync.expect("files sync")((*wal).real, flags))
 }
 
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
     let wal = file.cast::<WalFile>();
-    match flush(wal) {
-        ffi::SQLITE_OK => real_methods(wal).xFileSize.expect("files have a size")((*wal).real, size),
-        rc => rc,
-    }
+    after_flush(wal, || real_methods(wal).xFileSize.expect("files have a size")((*wal).real, size))
 }
 
 unsafe extern "C" fn file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
     let wal = file.cast::<WalFile>();
-    match flush(wal) {
-        ffi::SQLITE_OK => match real_methods(wal).xFileControl {
-            Some(f) => f((*wal).real, op, arg),
-            None => ffi::SQLITE_NOTFOUND,
-        },
-        rc => rc,
-    }
+    after_flush(wal, || match real_methods(wal).xFileControl {
+        Some(f) => f((*wal).real, op, arg),
+        None => ffi::SQLITE_NOTFOUND,
+    })
 }
 
 unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
