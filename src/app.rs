@@ -57,6 +57,33 @@ impl Application {
     }
 }
 
+/// Of the ready tasks, how often a one-thread runtime takes the next from its queue of
+/// wake-ups from other threads rather than from its own (tokio's default: 1 in 31). Those
+/// are finished work coming back (the commit task, store reads); at 1 in 31, a burst of
+/// polls reading the store waited seconds behind newly arrived requests.
+const FOREIGN_WAKE_INTERVAL: u32 = 4;
+
+/// The runtime the server runs on, with `workers` threads serving HTTP.
+///
+/// One worker gets a one-thread runtime, not a multi-thread one with one worker: the latter
+/// keeps at most 256 ready tasks in the worker's own queue and moves the rest to a shared
+/// queue that a busy worker serves only every few dozen tasks. With thousands of
+/// connections ready at once (a server saturated on one core), the connections that landed
+/// there waited for seconds while newer ones were read first (BENCHMARKS.md, seventh
+/// measurement). A one-thread runtime's own queue has no bound and serves in order.
+pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers <= 1 {
+        let mut b = tokio::runtime::Builder::new_current_thread();
+        b.global_queue_interval(FOREIGN_WAKE_INTERVAL);
+        b
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder.enable_all().build()
+}
+
 /// Connections the kernel completes and queues while the server has not yet accepted them.
 /// After a restart, every open browser reconnects at once; with the 128 that
 /// `TcpListener::bind` asks for, a burst of a few thousand overflows the queue and the
@@ -133,4 +160,19 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    use super::runtime;
+
+    #[test]
+    fn one_worker_gets_a_one_thread_runtime_and_more_get_a_pool() {
+        assert_eq!(runtime(1).unwrap().handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
+        let pool = runtime(3).unwrap();
+        assert_eq!(pool.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
+        assert_eq!(pool.metrics().num_workers(), 3);
+    }
 }

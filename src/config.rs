@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// but not power loss [default: full].
     #[arg(long, env = "WEBIM_SYNC")]
     pub sync: Option<SyncMode>,
+    /// Threads serving HTTP; 1 runs everything on one thread with one queue [default: the
+    /// cores this process may use].
+    #[arg(long, env = "WEBIM_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// How hard the embedded store pushes commits to disk.
@@ -136,6 +140,8 @@ pub struct Config {
     pub max_group_members: usize,
     /// Store durability mode.
     pub sync: SyncMode,
+    /// Threads serving HTTP.
+    pub workers: usize,
 }
 
 impl Config {
@@ -183,6 +189,11 @@ impl ServeArgs {
             recall_window: Duration::from_secs(self.recall_window.or(file.recall_window).unwrap_or(120)),
             max_group_members: self.max_group_members.or(file.max_group_members).unwrap_or(2000).max(2),
             sync: self.sync.or(file.sync).unwrap_or(SyncMode::Full),
+            workers: match self.workers.or(file.workers) {
+                Some(0) => anyhow::bail!("workers must be at least 1"),
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
         })
     }
 }
@@ -208,5 +219,7 @@ mod tests {
         let flags = ServeArgs { poll_timeout_default: Some(100), ..Default::default() };
         assert!(flags.resolve(ServeArgs::default()).is_err());
         assert!(toml::from_str::<ServeArgs>("no_such_key = 1").is_err());
+        let no_workers = ServeArgs { workers: Some(0), ..Default::default() };
+        assert!(no_workers.resolve(ServeArgs::default()).is_err());
     }
 }

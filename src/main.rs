@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use webim::app::{shutdown_signal, Application};
+use webim::app::{runtime, shutdown_signal, Application};
 use webim::chat::{Chat, SeedPlan};
 use webim::config::{Cli, Command, Config, SyncMode};
 
@@ -28,8 +28,7 @@ struct MallocConf(*const std::ffi::c_char);
 // SAFETY: it points to a string literal, which is never written and lives for the whole run.
 unsafe impl Sync for MallocConf {}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -40,11 +39,13 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => {
             let config = Config::load(args)?;
-            let app = Application::build(config).await?;
-            tracing::info!("webim listening on http://{}", app.local_addr());
-            app.run_until(shutdown_signal()).await
+            runtime(config.workers)?.block_on(async {
+                let app = Application::build(config).await?;
+                tracing::info!("webim listening on http://{}", app.local_addr());
+                app.run_until(shutdown_signal()).await
+            })
         }
-        Command::Seed(args) => {
+        Command::Seed(args) => runtime(1)?.block_on(async {
             let data_dir = args.data_dir.clone().unwrap_or_else(|| "data".into());
             let mut config = Config::with_data_dir(data_dir);
             config.sync = SyncMode::Normal;
@@ -62,6 +63,6 @@ async fn main() -> anyhow::Result<()> {
             serde_json::to_writer(std::io::stdout().lock(), &seeded)?;
             println!();
             Ok(())
-        }
+        }),
     }
 }

@@ -16,9 +16,15 @@ use tokio::sync::Mutex;
 
 /// Starts `webim serve` on a free port; returns the child and its base URL.
 async fn start(data: &Path) -> (Child, String) {
+    start_with(data, &[]).await
+}
+
+/// [`start`] with more flags.
+async fn start_with(data: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_webim"))
         .args(["serve", "--listen", "127.0.0.1:0", "--argon2-memory-kib", "64", "--data-dir"])
         .arg(data)
+        .args(flags)
         .env("WEBIM_LOG", "webim=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -90,8 +96,18 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_survives_a_kill_9_mid_stream() {
-    let data = temp_dir("kill9");
-    let (mut child, base) = start(&data).await;
+    kill_9_mid_stream("2").await;
+}
+
+/// One worker runs a one-thread runtime, where commits are answered by a task of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_a_kill_9_mid_stream_on_one_worker() {
+    kill_9_mid_stream("1").await;
+}
+
+async fn kill_9_mid_stream(workers: &str) {
+    let data = temp_dir(&format!("kill9-{workers}"));
+    let (mut child, base) = start_with(&data, &["--workers", workers]).await;
     let client = reqwest::Client::new();
     let alice = login(&client, &base, "alice").await;
     let bob = login(&client, &base, "bob").await;

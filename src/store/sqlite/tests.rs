@@ -369,3 +369,39 @@ async fn a_job_without_savepoint_that_fails_after_a_change_fails_its_whole_batch
     assert!(user.id > 0, "the writer still commits");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Records the thread each commit was published on.
+#[derive(Default)]
+struct Threads(Mutex<Vec<(std::thread::ThreadId, Option<String>)>>);
+
+impl CommitSink for Threads {
+    fn committed(&self, _: &Committed) {
+        let me = std::thread::current();
+        self.0.lock().push((me.id(), me.name().map(str::to_owned)));
+    }
+}
+
+#[tokio::test]
+async fn commits_are_published_on_the_runtime_before_their_writers_hear_back() {
+    let dir = temp_dir("finish");
+    let threads = Arc::new(Threads::default());
+    let store = SqliteStore::open(&dir, SyncMode::Normal, threads.clone()).unwrap();
+    friends(&store).await;
+    // Published already when the writes returned, and by this (the runtime's only) thread:
+    // wake-ups from there join the runtime's own queue.
+    let seen = threads.0.lock().iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    assert!(!seen.is_empty() && seen.iter().all(|id| *id == std::thread::current().id()), "{seen:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_store_opened_outside_a_runtime_publishes_on_the_writer_thread() {
+    let dir = temp_dir("finish-here");
+    let threads = Arc::new(Threads::default());
+    let store = SqliteStore::open(&dir, SyncMode::Normal, threads.clone()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(friends(&store));
+    let seen = threads.0.lock().iter().map(|(_, name)| name.clone()).collect::<Vec<_>>();
+    assert!(!seen.is_empty() && seen.iter().all(|name| name.as_deref() == Some("webim-writer")), "{seen:?}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -86,7 +86,15 @@ impl Writer {
     /// when every handle is dropped.
     pub fn start(conn: Connection, head: Pos, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, rx, sink))?;
+        let finish = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (done, batches) = mpsc::unbounded_channel();
+                runtime.spawn(finish_on_runtime(batches, sink));
+                Finish::Runtime(done)
+            }
+            Err(_) => Finish::Here(sink),
+        };
+        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, rx, finish))?;
         Ok(Writer { jobs })
     }
 
@@ -133,7 +141,56 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>, sink: Arc<dyn CommitSink>) {
+/// A committed (or failed) batch on its way back: its events for the sink, and the answers.
+struct Done {
+    out: Committed,
+    replies: Vec<Reply>,
+    /// The batch's error; `None` once it is durable.
+    error: Option<String>,
+}
+
+impl Done {
+    /// Publishes the batch, then answers its callers: the sink first, so that a caller who
+    /// has its answer finds its event in the hub.
+    fn finish(self, sink: &dyn CommitSink) {
+        match self.error {
+            None => {
+                if !self.out.events.is_empty() || !self.out.deltas.is_empty() {
+                    sink.committed(&self.out);
+                }
+                for reply in self.replies {
+                    reply(Ok(()));
+                }
+            }
+            Some(e) => {
+                for reply in self.replies {
+                    reply(Err(StoreError::Database(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Where a batch is published and answered.
+enum Finish {
+    /// On the runtime, by one task. Done from the writer thread, every answer and every
+    /// held poll it wakes would be a wake-up from outside the runtime, and those wait in the
+    /// runtime's shared queue, which a busy worker serves only now and then: under overload,
+    /// polls and sends waited there for seconds while new requests were read first.
+    /// From a task on the runtime they join its own queue, in turn with the reading of
+    /// requests.
+    Runtime(mpsc::UnboundedSender<Done>),
+    /// On the writer thread, when the store was opened outside a runtime.
+    Here(Arc<dyn CommitSink>),
+}
+
+async fn finish_on_runtime(mut batches: mpsc::UnboundedReceiver<Done>, sink: Arc<dyn CommitSink>) {
+    while let Some(done) = batches.recv().await {
+        done.finish(&*sink);
+    }
+}
+
+fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -145,24 +202,20 @@ fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>,
         }
         let mut out = Committed::default();
         let mut replies = Vec::with_capacity(batch.len());
-        let result = commit_batch(&conn, &mut head, &mut batch, &mut out, &mut replies);
-        match result {
-            Ok(()) => {
-                if !out.events.is_empty() || !out.deltas.is_empty() {
-                    sink.committed(&out);
-                }
-                for reply in replies {
-                    reply(Ok(()));
-                }
-            }
+        let error = match commit_batch(&conn, &mut head, &mut batch, &mut out, &mut replies) {
+            Ok(()) => None,
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 // Positions taken by the failed batch are simply skipped: they only need to grow.
                 let _ = conn.execute_batch("ROLLBACK");
-                for reply in replies {
-                    reply(Err(StoreError::Database(e.to_string())));
-                }
+                Some(e.to_string())
             }
+        };
+        let done = Done { out, replies, error };
+        match &finish {
+            // A send fails only once the runtime is gone, and with it everyone waiting.
+            Finish::Runtime(to_runtime) => drop(to_runtime.send(done)),
+            Finish::Here(sink) => done.finish(&**sink),
         }
     }
 }
