@@ -285,6 +285,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
 /// `n` subscribers waiting on their own channels: memory per held poll and idle CPU.
 pub async fn idle(nchan: &Nchan, n: usize, settle_s: f64) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
+    crate::scenarios::until_quiet(|| nchan.cpu_seconds()).await;
     let before = nchan.rss_bytes();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, _rx) = mpsc::unbounded_channel();
@@ -293,6 +294,7 @@ pub async fn idle(nchan: &Nchan, n: usize, settle_s: f64) -> anyhow::Result<Repo
         subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), tx.clone()));
     }
     tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
+    crate::scenarios::until_quiet(|| nchan.cpu_seconds() + crate::scenarios::own_cpu_seconds()).await;
     let held = nchan.rss_bytes();
     let cpu = nchan.cpu_seconds();
     tokio::time::sleep(Duration::from_secs_f64(settle_s)).await;

@@ -90,7 +90,7 @@ async fn hold(
 
 /// The generator's own CPU seconds so far: it shares the machine, and when it is saturated
 /// its queueing is in the figures.
-fn own_cpu_seconds() -> f64 {
+pub fn own_cpu_seconds() -> f64 {
     crate::server::cpu_seconds(std::process::id()).unwrap_or(f64::NAN)
 }
 
@@ -351,9 +351,28 @@ fn parking_send_times(n: usize) -> Vec<AtomicU64> {
     (0..n).map(|_| AtomicU64::new(0)).collect()
 }
 
+/// Waits (at most 30 s) until `cpu_seconds` has not grown for half a second, so that memory
+/// is read once a start or a burst of connections is over. Read after a fixed wait only,
+/// on a slow machine it was read before most of 15,000 polls had arrived (2.8 KB per poll,
+/// with the server busy for seconds afterwards).
+pub async fn until_quiet(cpu_seconds: impl Fn() -> f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = cpu_seconds();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = cpu_seconds();
+        // /proc counts in 10-ms ticks: one tick in half a second is quiet.
+        if now - last <= 0.011 {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// Holds one poll for every seeded idle user; measures server memory per held poll and CPU
 /// while they wait.
 pub async fn idle(api: &Api, server: &Server, seeded: &Seeded, settle_s: f64) -> anyhow::Result<Report> {
+    until_quiet(|| server.cpu_seconds()).await;
     let before = server.rss_bytes();
     let n = seeded.idle.len();
     let mut polls = JoinSet::new();
@@ -363,6 +382,8 @@ pub async fn idle(api: &Api, server: &Server, seeded: &Seeded, settle_s: f64) ->
     }
     // Wait until every poll is on the wire and held.
     tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
+    // Quiet on both sides: the generator's too, or polls not yet written would be missed.
+    until_quiet(|| server.cpu_seconds() + own_cpu_seconds()).await;
     let held = server.rss_bytes();
     let cpu = server.cpu_seconds();
     tokio::time::sleep(Duration::from_secs_f64(settle_s)).await;
