@@ -176,7 +176,7 @@ enum Finish {
     /// On the runtime, by one task. Done from the writer thread, every answer and every
     /// held poll it wakes would be a wake-up from outside the runtime, and those wait in the
     /// runtime's shared queue, which a busy worker serves only now and then: under overload,
-    /// polls and sends waited there for seconds while new requests were read first.
+    /// held polls waited there for seconds while new requests were read first.
     /// From a task on the runtime they join its own queue, in turn with the reading of
     /// requests.
     Runtime(mpsc::UnboundedSender<Done>),
