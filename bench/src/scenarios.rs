@@ -409,6 +409,7 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
     let stored = Arc::new(AtomicU64::new(0));
     let mut clients = api.dedicated_many(senders).await?;
     let cpu = server.cpu_seconds();
+    let own_cpu = own_cpu_seconds();
     let rss = server.rss_bytes();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -437,6 +438,7 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
     m.insert("stored".into(), stored as f64);
     m.insert("durable_msgs_per_s".into(), stored as f64 / elapsed);
     m.insert("server_cpu_s".into(), server.cpu_seconds() - cpu);
+    m.insert("generator_cpu_s".into(), own_cpu_seconds() - own_cpu);
     m.insert("rss_growth_mib".into(), (server.rss_bytes() as f64 - rss as f64) / 1048576.0);
     Ok(report("send", &[("senders", senders.to_string()), ("seconds", seconds.to_string())], m))
 }
