@@ -2,7 +2,7 @@
 //! in-memory inbox of recent events per active user, and one watch channel per user that
 //! wakes that user's held polls. A held poll costs no CPU and no query while it waits.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::model::{ConvId, ConvRef, Pos, StoredEvent, Stream, UserId};
+use crate::model::{ConvId, ConvRef, FastMap, FastSet, Pos, StoredEvent, Stream, UserId};
 use crate::store::{CommitSink, Committed, Delta, Snapshot};
 
 /// Most events kept in memory per user; older ones are read from the store.
@@ -26,12 +26,12 @@ pub struct Hub {
 
 #[derive(Default)]
 struct State {
-    conv_ids: HashMap<ConvRef, ConvId>,
-    conv_refs: HashMap<ConvId, ConvRef>,
-    members: HashMap<ConvId, Vec<(UserId, Pos)>>,
-    user_convs: HashMap<UserId, Vec<(ConvId, Pos)>>,
-    friends: HashMap<UserId, HashSet<UserId>>,
-    inboxes: HashMap<UserId, Inbox>,
+    conv_ids: FastMap<ConvRef, ConvId>,
+    conv_refs: FastMap<ConvId, ConvRef>,
+    members: FastMap<ConvId, Vec<(UserId, Pos)>>,
+    user_convs: FastMap<UserId, Vec<(ConvId, Pos)>>,
+    friends: FastMap<UserId, FastSet<UserId>>,
+    inboxes: FastMap<UserId, Inbox>,
 }
 
 /// Recent events of one user. Invariant: every event for the user with a position above
@@ -118,7 +118,9 @@ impl Hub {
         // The head is read under the lock: commits advance it under the same lock, so a new
         // inbox never claims to cover an event it did not receive.
         let head = self.head();
-        st.inbox(user, head).wake.subscribe()
+        let inbox = st.inbox(user, head);
+        inbox.used = Instant::now();
+        inbox.wake.subscribe()
     }
 
     /// The user's events after `after`, at most `limit`, from memory.
@@ -144,15 +146,15 @@ impl Hub {
 }
 
 impl State {
+    /// The user's inbox, made if missing. Only [`Hub::watch`] marks it used: every poll
+    /// watches before it reads, and reading the clock twice per poll showed in profiles.
     fn inbox(&mut self, user: UserId, head: Pos) -> &mut Inbox {
-        let inbox = self.inboxes.entry(user).or_insert_with(|| Inbox {
+        self.inboxes.entry(user).or_insert_with(|| Inbox {
             events: VecDeque::new(),
             covered_from: head,
             wake: watch::channel(head).0,
             used: Instant::now(),
-        });
-        inbox.used = Instant::now();
-        inbox
+        })
     }
 
     fn apply(&mut self, delta: &Delta) {
@@ -205,7 +207,7 @@ fn first_after(events: &VecDeque<Arc<StoredEvent>>, after: Pos) -> usize {
 
 /// Appends `event` to the user's inbox, if the user has one (users without one read the
 /// store when they come).
-fn deliver(inboxes: &mut HashMap<UserId, Inbox>, user: UserId, event: &Arc<StoredEvent>, touched: &mut Vec<UserId>) {
+fn deliver(inboxes: &mut FastMap<UserId, Inbox>, user: UserId, event: &Arc<StoredEvent>, touched: &mut Vec<UserId>) {
     if let Some(inbox) = inboxes.get_mut(&user) {
         if inbox.events.len() == INBOX_CAP {
             let dropped = inbox.events.pop_front().expect("full inbox has a front");

@@ -1,7 +1,5 @@
 //! Accounts and devices: sign-up, sign-in (one device per login), tokens, sign-out.
 
-use std::collections::HashMap;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
@@ -9,7 +7,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use super::{Chat, ChatError, ChatResult};
-use crate::model::{DeviceId, Pos, User, UserId};
+use crate::model::{DeviceId, FastMap, Pos, User, UserId};
 use crate::store::StoreError;
 
 /// Who is calling: the device behind a valid token.
@@ -40,7 +38,7 @@ pub struct LoggedIn {
 
 /// Valid tokens seen recently, so a poll costs no query to authenticate.
 #[derive(Default)]
-pub(super) struct TokenCache(Mutex<HashMap<[u8; 32], Auth>>);
+pub(super) struct TokenCache(Mutex<FastMap<[u8; 32], Auth>>);
 
 /// The same work for a wrong password and an unknown user, so timing reveals nothing.
 const DUMMY_HASH: &str =

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::Chat;
-use crate::model::{ConvId, ConvRef, EventBody, NewEvent, Stream, UserId};
+use crate::model::{ConvId, ConvRef, EventBody, FastMap, NewEvent, Stream, UserId};
 
 /// Most receipts saved by one store write.
 const RECEIPTS_PER_WRITE: usize = 100;
@@ -18,7 +18,7 @@ const RECEIPTS_PER_WRITE: usize = 100;
 /// Delivered positions waiting to be saved: the newest per user and conversation.
 #[derive(Default)]
 pub(super) struct Deliveries {
-    marks: Mutex<HashMap<(UserId, ConvId), i64>>,
+    marks: Mutex<FastMap<(UserId, ConvId), i64>>,
     queued: Notify,
 }
 

@@ -3,7 +3,6 @@
 //! The cursor sent with a poll acknowledges everything before it, which is what delivery
 //! receipts are made from.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::{Auth, Chat, ChatError, ChatResult};
 use crate::bus::hub::Read;
-use crate::model::{ConvId, DeviceId, EventBody, NewEvent, Pos, StoredEvent, Stream, UserId};
+use crate::model::{ConvId, DeviceId, EventBody, FastMap, NewEvent, Pos, StoredEvent, Stream, UserId};
 
 /// One poll's answer.
 #[derive(Debug)]
@@ -44,7 +43,7 @@ struct Session {
 
 /// Every device that polled since start.
 #[derive(Default)]
-pub(super) struct Sessions(Mutex<HashMap<DeviceId, Session>>);
+pub(super) struct Sessions(Mutex<FastMap<DeviceId, Session>>);
 
 /// Parses a cursor string; cursors are opaque to clients.
 pub fn parse_cursor(s: &str) -> ChatResult<Pos> {
@@ -188,7 +187,7 @@ impl Chat {
     }
 
     fn remember_deliveries(&self, auth: &Auth, generation: u64, batch: &Batch) {
-        let mut newest: HashMap<ConvId, i64> = HashMap::new();
+        let mut newest: FastMap<ConvId, i64> = FastMap::default();
         for m in batch.events.iter().filter_map(|e| e.message) {
             if m.direct && m.sender != auth.user {
                 let seq = newest.entry(m.conv).or_default();

@@ -1,12 +1,11 @@
 //! Who is online: a user is online while any device holds a poll, or polled within the
 //! grace period. Only real transitions are reported, so re-polls never flap.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::model::UserId;
+use crate::model::{FastMap, UserId};
 
 #[derive(Debug)]
 struct Seen {
@@ -17,7 +16,7 @@ struct Seen {
 /// Presence of every user seen since start; users never seen are offline.
 #[derive(Debug, Default)]
 pub struct Presence {
-    users: Mutex<HashMap<UserId, Seen>>,
+    users: Mutex<FastMap<UserId, Seen>>,
 }
 
 impl Presence {

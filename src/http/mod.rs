@@ -58,7 +58,9 @@ pub fn router(chat: Chat) -> Router {
                         .get::<RequestId>()
                         .and_then(|id| id.header_value().to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+                    // Debug, not info: making an enabled span (its fields formatted, a slot in
+                    // the registry) was 5–7 % of the server's time fanning out to 1,000 polls.
+                    tracing::debug_span!("request", id, method = %req.method(), path = %req.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CatchPanicLayer::custom(|_| {
