@@ -188,34 +188,31 @@ fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef
 
 // Runs without a savepoint (`Writer::write_checked`): every check comes before the first change.
 fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
-    let row = message_row(msg.conv_ref);
-    let existing = ctx
-        .conn
-        .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"))?
-        .query_row(params![msg.sender, msg.client_msg_id], |r| Ok((r.get::<_, ConvId>(8)?, row(r)?)))
-        .optional()?;
-    if let Some((conv, mut message)) = existing {
-        if conv != msg.conv {
-            return Err(StoreError::Conflict("client_msg_id"));
-        }
-        message.conversation_id = msg.conv_ref.to_string();
-        return Ok(Sent { message, created: false });
-    }
     // Read, then write: `UPDATE … RETURNING` gathers its rows in a temporary table first,
     // which cost more than the update itself.
     let seq: i64 = ctx
         .conn
         .prepare_cached("SELECT last_seq + 1 FROM conversations WHERE id = ?1")?
         .query_row([msg.conv], |r| r.get(0))?;
-    ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
-    let pos = ctx.next_pos();
+    // Taken only once the message is stored: a repeated send stores nothing at it.
+    let pos = ctx.last_pos() + 1;
     let ts = now_ms();
-    ctx.conn
+    // The insert is the idempotency check: a `client_msg_id` the sender used before changes
+    // nothing here, and only then is the earlier message looked up. A separate look-up first
+    // cost every send one more descent of the index the insert walks anyway.
+    let inserted = ctx
+        .conn
         .prepare_cached(
-            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (sender_id, client_msg_id) DO NOTHING",
         )?
         .execute(params![msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
+    if inserted == 0 {
+        return earlier_send(ctx, msg);
+    }
     let id = ctx.conn.last_insert_rowid();
+    ctx.next_pos();
+    ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
     ctx.conn
         .prepare_cached("UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2")?
         .execute([msg.conv, msg.sender, seq])?;
@@ -233,6 +230,22 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         MessageMeta { conv: msg.conv, sender: msg.sender, seq, direct: matches!(msg.conv_ref, ConvRef::Direct(..)) };
     ctx.publish(pos, Stream::Conv(msg.conv), message_event_json(&message), Some(meta));
     Ok(Sent { message, created: true })
+}
+
+/// The message an earlier send with the same `client_msg_id` stored; the same id in another
+/// conversation is a conflict.
+fn earlier_send(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
+    let (conv, mut message) = ctx
+        .conn
+        .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"))?
+        .query_row(params![msg.sender, msg.client_msg_id], |r| {
+            Ok((r.get::<_, ConvId>(8)?, message_row(msg.conv_ref)(r)?))
+        })?;
+    if conv != msg.conv {
+        return Err(StoreError::Conflict("client_msg_id"));
+    }
+    message.conversation_id = msg.conv_ref.to_string();
+    Ok(Sent { message, created: false })
 }
 
 #[cfg(test)]

@@ -104,6 +104,33 @@ async fn concurrent_sends_get_gapless_seqs_and_commit_in_position_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_send_stores_nothing_and_takes_no_position_or_seq() {
+    let (store, rec, dir) = open("repeat").await;
+    let conv = friends(&store).await;
+    let first = store.send_message(message(conv, 1, "r1")).await.unwrap();
+    let first_pos = *rec.0.lock().last().unwrap();
+    // Queued in this order, likely into one commit: a repeat, a new message, a repeat.
+    let (again, next, again_later) = tokio::join!(
+        store.send_message(message(conv, 1, "r1")),
+        store.send_message(message(conv, 1, "r2")),
+        store.send_message(message(conv, 1, "r1")),
+    );
+    for repeat in [again.unwrap(), again_later.unwrap()] {
+        assert!(!repeat.created);
+        assert_eq!(
+            (repeat.message.id, repeat.message.seq, &repeat.message.body),
+            (first.message.id, 1, &first.message.body)
+        );
+    }
+    let next = next.unwrap();
+    assert!(next.created);
+    assert_eq!(next.message.seq, 2, "seqs stay gapless");
+    assert_eq!(rec.0.lock().last(), Some(&(first_pos + 1)), "the new message takes the next position");
+    assert_eq!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().len(), 2);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_read_merges_messages_and_events_in_order() {
     let (store, _, dir) = open("fallback").await;
     let conv = friends(&store).await;
