@@ -211,7 +211,8 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         return earlier_send(ctx, msg);
     }
     let id = ctx.conn.last_insert_rowid();
-    ctx.next_pos();
+    let taken = ctx.next_pos();
+    debug_assert_eq!(taken, pos);
     ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
     ctx.conn
         .prepare_cached("UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2")?
