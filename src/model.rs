@@ -11,11 +11,6 @@ pub type DeviceId = i64;
 pub type ConvId = i64;
 /// A position in the global event order; strictly increasing in commit order.
 pub type Pos = i64;
-/// A hash map for the server's own integer and hash keys, which no client chooses freely:
-/// a fast hash instead of SipHash, whose cost showed on every poll.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-/// The set counterpart of [`FastMap`].
-pub type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// Milliseconds since the Unix epoch, the contract's `ts`.
 pub fn now_ms() -> i64 {

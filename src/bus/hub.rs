@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::model::{ConvId, ConvRef, FastMap, FastSet, Pos, StoredEvent, Stream, UserId};
+use crate::fast_map::{FastMap, FastSet};
+use crate::model::{ConvId, ConvRef, Pos, StoredEvent, Stream, UserId};
 use crate::store::{CommitSink, Committed, Delta, Snapshot};
 
 /// Most events kept in memory per user; older ones are read from the store.

@@ -7,7 +7,8 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use super::{Chat, ChatError, ChatResult};
-use crate::model::{DeviceId, FastMap, Pos, User, UserId};
+use crate::fast_map::FastMap;
+use crate::model::{DeviceId, Pos, User, UserId};
 use crate::store::StoreError;
 
 /// Who is calling: the device behind a valid token.

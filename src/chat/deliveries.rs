@@ -10,7 +10,8 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::Chat;
-use crate::model::{ConvId, ConvRef, EventBody, FastMap, NewEvent, Stream, UserId};
+use crate::fast_map::FastMap;
+use crate::model::{ConvId, ConvRef, EventBody, NewEvent, Stream, UserId};
 
 /// Most receipts saved by one store write.
 const RECEIPTS_PER_WRITE: usize = 100;

@@ -11,7 +11,8 @@ use tokio::sync::oneshot;
 
 use super::{Auth, Chat, ChatError, ChatResult};
 use crate::bus::hub::Read;
-use crate::model::{ConvId, DeviceId, EventBody, FastMap, NewEvent, Pos, StoredEvent, Stream, UserId};
+use crate::fast_map::FastMap;
+use crate::model::{ConvId, DeviceId, EventBody, NewEvent, Pos, StoredEvent, Stream, UserId};
 
 /// One poll's answer.
 #[derive(Debug)]

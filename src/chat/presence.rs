@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::model::{FastMap, UserId};
+use crate::fast_map::FastMap;
+use crate::model::UserId;
 
 #[derive(Debug)]
 struct Seen {
