@@ -32,9 +32,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_env("WEBIM_LOG").unwrap_or_else(|_| EnvFilter::new("webim=info,tower_http=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("WEBIM_LOG").unwrap_or_else(|_| EnvFilter::new("webim=info")))
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
