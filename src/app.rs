@@ -45,7 +45,7 @@ impl Application {
     /// finish, and in-memory state is saved.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, chat, shutdown } = self;
-        let app = crate::http::router(chat.clone());
+        let app = crate::http::api(chat.clone());
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: answering held polls");
@@ -107,7 +107,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// hyper-util's HTTP/1-or-2 auto builder, whose per-connection task is far larger than a
 /// plain HTTP/1 connection's: with tens of thousands of held polls, that size is the
 /// server's memory.
-async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+async fn serve(listener: TcpListener, app: crate::http::Api, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {

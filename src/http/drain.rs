@@ -17,7 +17,12 @@ const DRAIN_MAX: usize = 8 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// Wraps a request body that has data to come; empty bodies (every poll) stay as they are.
-pub fn drain_unread(body: Body) -> Body {
+pub fn drain_unread<B>(body: B) -> Body
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let body = Body::new(body);
     if body.is_end_stream() {
         body
     } else {

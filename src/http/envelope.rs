@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -47,9 +46,9 @@ pub struct Envelope<S> {
     next_id: Arc<AtomicU64>,
 }
 
-impl<S> Service<Request> for Envelope<S>
+impl<S, B> Service<Request<B>> for Envelope<S>
 where
-    S: Service<Request, Response = Response>,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -59,7 +58,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         let id = match req.headers().get(&X_REQUEST_ID) {
             Some(id) => id.clone(),
             None => HeaderValue::from(self.next_id.fetch_add(1, Ordering::Relaxed)),
@@ -150,6 +149,7 @@ mod tests {
     use std::future::ready;
 
     use axum::body::Body;
+    use axum::extract::Request;
 
     use super::*;
 

@@ -16,19 +16,37 @@ mod openapi;
 mod profile;
 mod web;
 
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
-use tower::ServiceBuilder;
-use tower_http::map_request_body::MapRequestBodyLayer;
+use hyper::body::Incoming;
+use tower::{Layer, ServiceBuilder};
+use tower_http::map_request_body::{MapRequestBody, MapRequestBodyLayer};
 
-use self::envelope::EnvelopeLayer;
+use self::envelope::{Envelope, EnvelopeLayer};
 pub use self::error::{ApiError, ApiResult};
 use crate::chat::Chat;
 
+/// The whole API on top of `chat`, behind the layers every request goes through.
+pub type Api = Envelope<MapRequestBody<<DefaultBodyLimit as Layer<Router>>::Service, fn(Incoming) -> Body>>;
+
 /// The whole API on top of `chat`.
-pub fn router(chat: Chat) -> Router {
+///
+/// The layers wrap the finished router rather than going in with `Router::layer`, which
+/// would give every route one more boxed service, cloned and boxed again per request and
+/// kept by a held poll for its whole life.
+pub fn api(chat: Chat) -> Api {
     let body_limit = chat.config().body_limit;
+    ServiceBuilder::new()
+        .layer(EnvelopeLayer::default())
+        .layer(MapRequestBodyLayer::new(drain::drain_unread::<Incoming> as fn(Incoming) -> Body))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router(chat))
+}
+
+/// Every route, with fallbacks in the error shape.
+fn router(chat: Chat) -> Router {
     Router::new()
         .merge(accounts::router())
         .merge(events::router())
@@ -44,13 +62,5 @@ pub fn router(chat: Chat) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
-        // One composed layer rather than several `.layer` calls: axum boxes each layer's future
-        // per request, and a held poll would keep every box for its whole life.
-        .layer(
-            ServiceBuilder::new()
-                .layer(EnvelopeLayer::default())
-                .layer(DefaultBodyLimit::max(body_limit))
-                .layer(MapRequestBodyLayer::new(drain::drain_unread)),
-        )
         .with_state(chat)
 }
