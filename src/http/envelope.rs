@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -111,22 +111,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.enter();
+        // `None`: the handler panicked, now or when it was called.
         let polled = match this.state.project() {
-            StateProj::Running { future } => catch_unwind(AssertUnwindSafe(|| future.poll(cx))),
-            StateProj::Panicked => Err(Box::new(()) as Box<dyn std::any::Any + Send>),
+            StateProj::Running { future } => catch_unwind(AssertUnwindSafe(|| future.poll(cx))).ok(),
+            StateProj::Panicked => None,
         };
         let mut response = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
-            Ok(Poll::Ready(Ok(response))) => response,
-            Err(_) => {
+            Some(Poll::Pending) => return Poll::Pending,
+            Some(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
+            Some(Poll::Ready(Ok(response))) => response,
+            None => {
                 tracing::error!("a request handler panicked");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong on the server; try again",
-                )
-                .into_response()
+                ApiError::internal().into_response()
             }
         };
         if let Some(id) = this.id.take() {
@@ -150,6 +146,7 @@ mod tests {
 
     use axum::body::Body;
     use axum::extract::Request;
+    use axum::http::StatusCode;
 
     use super::*;
 

@@ -41,6 +41,11 @@ impl ApiError {
         ApiError { status, code: code.into(), message: message.into() }
     }
 
+    /// 500 with a generic message; what went wrong is logged where it happened, never sent.
+    pub fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the server; try again")
+    }
+
     /// 404 for an unknown route or id.
     pub fn not_found(what: &str) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, format!("{what}_not_found"), format!("no such {}", what.replace('_', " ")))
@@ -63,19 +68,11 @@ impl From<ChatError> for ApiError {
             ChatError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             ChatError::Internal(what) => {
                 tracing::error!(error = %what, "request failed on the server");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong on the server; try again",
-                )
+                ApiError::internal()
             }
             ChatError::Store(source) => {
                 tracing::error!(error = %source, "request failed in the store");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "something went wrong on the server; try again",
-                )
+                ApiError::internal()
             }
         }
     }
