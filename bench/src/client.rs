@@ -1,6 +1,10 @@
 //! The webim HTTP API as a browser uses it: send a message, hold a poll, follow the cursor.
 
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -27,39 +31,87 @@ enum Transport {
     /// Any idle connection of a shared pool, or a new one.
     Pool(Client<HttpConnector, Full<Bytes>>),
     /// One keep-alive connection, as a browser tab holds; requests on it go one at a time.
-    Own(Arc<Mutex<http1::SendRequest<Full<Bytes>>>>),
+    Own(Arc<Mutex<Own>>),
 }
 
-/// One poll answer, with only what the checks need.
+type Connection = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+
+/// A connection of its own, driven by the task that sends on it. Given a task of its own
+/// (hyper's usual set-up), every request and every answer crossed between two tasks: in
+/// `fanout` that hand-off and its wake-ups were a large part of the generator's time, and a
+/// saturated generator is then what the figures measure.
+struct Own {
+    send: http1::SendRequest<Full<Bytes>>,
+    conn: Connection,
+    /// The connection ended (the server closed it, as nginx does after 1,000 requests).
+    closed: bool,
+}
+
+/// Runs `fut` while driving the connection it needs; fails if the connection ends first.
+async fn drive<F: Future>(conn: &mut Connection, closed: &mut bool, fut: F) -> anyhow::Result<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        if *closed || conn.as_mut().poll(cx).is_ready() {
+            *closed = true;
+            // What the connection delivered before it ended is there now; nothing more comes.
+            return match fut.as_mut().poll(cx) {
+                Poll::Ready(out) => Poll::Ready(Ok(out)),
+                Poll::Pending => Poll::Ready(Err(anyhow::anyhow!("connection closed mid-request"))),
+            };
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// One poll answer, with only what the checks need; borrows from the answer's bytes.
 #[derive(Debug, Deserialize)]
-pub struct Polled {
+pub struct Polled<'a> {
     /// Where the next poll starts.
-    pub cursor: String,
+    #[serde(borrow)]
+    pub cursor: Cow<'a, str>,
     /// What arrived (a cut batch is simply followed by the next poll).
-    pub events: Vec<Event>,
+    #[serde(borrow)]
+    pub events: Vec<Event<'a>>,
 }
 
 /// An event; only `message.new` is looked into.
 #[derive(Debug, Deserialize)]
-pub struct Event {
+pub struct Event<'a> {
     /// The event type.
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
     /// The message of a `message.new`.
-    pub message: Option<Message>,
+    #[serde(borrow)]
+    pub message: Option<Message<'a>>,
 }
 
 /// A delivered message.
 #[derive(Debug, Deserialize)]
-pub struct Message {
+pub struct Message<'a> {
     /// Conversation id.
-    pub conversation_id: String,
+    #[serde(borrow)]
+    pub conversation_id: Cow<'a, str>,
     /// Gapless per conversation.
     pub seq: i64,
     /// Who sent it.
     pub sender_id: i64,
     /// The body: the bench writes the send time into it.
-    pub body: String,
+    #[serde(borrow)]
+    pub body: Cow<'a, str>,
+}
+
+/// A poll's answer as it came: parse it with [`Answer::parse`].
+pub struct Answer(Bytes);
+
+impl Answer {
+    /// The events and the next cursor.
+    pub fn parse(&self) -> anyhow::Result<Polled<'_>> {
+        Ok(serde_json::from_slice(&self.0)?)
+    }
 }
 
 impl Api {
@@ -78,8 +130,8 @@ impl Api {
     /// per loop, as a browser does: no pool to share with thousands of others, which made
     /// the generator's own work a large part of what it measured.
     pub async fn dedicated(&self) -> anyhow::Result<Api> {
-        let send = self.open().await?;
-        Ok(Api { http: Transport::Own(Arc::new(Mutex::new(send))), base: self.base.clone() })
+        let own = self.open().await?;
+        Ok(Api { http: Transport::Own(Arc::new(Mutex::new(own))), base: self.base.clone() })
     }
 
     /// `n` clients with a connection each, opened a wave at a time: a burst of thousands at
@@ -101,14 +153,11 @@ impl Api {
         Ok(all)
     }
 
-    async fn open(&self) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
+    async fn open(&self) -> anyhow::Result<Own> {
         let stream = TcpStream::connect(self.authority()).await.context("connect failed")?;
         stream.set_nodelay(true)?;
         let (send, conn) = http1::handshake(TokioIo::new(stream)).await.context("handshake failed")?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(send)
+        Ok(Own { send, conn: Box::pin(conn), closed: false })
     }
 
     fn authority(&self) -> &str {
@@ -154,21 +203,29 @@ impl Api {
             None => Full::new(Bytes::new()),
         };
         let req = req.body(body)?;
-        let response = match &self.http {
-            Transport::Pool(client) => client.request(req).await.context("request failed")?,
-            Transport::Own(conn) => {
-                let mut conn = conn.lock().await;
+        match &self.http {
+            Transport::Pool(client) => {
+                let (parts, body) = client.request(req).await.context("request failed")?.into_parts();
+                let bytes = body.collect().await.context("body failed")?.to_bytes();
+                Ok((parts.status, parts.headers, bytes))
+            }
+            Transport::Own(own) => {
+                let mut own = own.lock().await;
+                let Own { send, conn, closed } = &mut *own;
                 // A server may end a keep-alive connection after an answer (nginx does after
                 // 1,000 requests); a browser then opens a new one, and so does this.
-                if conn.ready().await.is_err() {
-                    *conn = self.open().await?;
+                if *closed
+                    || !matches!(drive(conn, closed, std::future::poll_fn(|cx| send.poll_ready(cx))).await, Ok(Ok(())))
+                {
+                    *own = self.open().await?;
                 }
-                conn.send_request(req).await.context("request failed")?
+                let Own { send, conn, closed } = &mut *own;
+                let response = send.send_request(req);
+                let (parts, body) = drive(conn, closed, response).await?.context("request failed")?.into_parts();
+                let bytes = drive(conn, closed, body.collect()).await?.context("body failed")?.to_bytes();
+                Ok((parts.status, parts.headers, bytes))
             }
-        };
-        let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.context("body failed")?.to_bytes();
-        Ok((parts.status, parts.headers, bytes))
+        }
     }
 
     /// `GET /health`: the cheapest route, for the machine's ceiling.
@@ -191,12 +248,12 @@ impl Api {
     }
 
     /// One long poll from `cursor`.
-    pub async fn poll(&self, token: &str, cursor: &str, timeout_s: u64) -> anyhow::Result<Polled> {
+    pub async fn poll(&self, token: &str, cursor: &str, timeout_s: u64) -> anyhow::Result<Answer> {
         let path = format!("/api/v1/events?cursor={cursor}&timeout={timeout_s}");
         let (status, body) = self.call(Method::GET, &path, Some(token), None).await?;
         if status != StatusCode::OK {
             bail!("poll answered {status}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(serde_json::from_slice(&body)?)
+        Ok(Answer(body))
     }
 }

@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::arrivals::{Fanout, OnArrival};
 use crate::client::Api;
 use crate::report::{Latencies, Report};
 use crate::server::{cpu_seconds, rss_bytes};
@@ -117,12 +118,13 @@ impl Nchan {
     }
 }
 
-/// A long-poll subscriber: follows Last-Modified / Etag, reports each message's arrival.
+/// A long-poll subscriber: follows Last-Modified / Etag, tells `arrived` of each message's
+/// body and arrival.
 async fn subscribe(
     api: Api,
     channel: String,
     stop: Arc<AtomicBool>,
-    arrivals: mpsc::UnboundedSender<(String, Instant)>,
+    arrived: impl Fn(&[u8], Instant) + Send + 'static,
 ) -> anyhow::Result<u64> {
     let (mut since, mut etag) = (String::new(), String::new());
     let mut received = 0;
@@ -139,7 +141,7 @@ async fn subscribe(
                 since = h.get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 etag = h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 received += 1;
-                let _ = arrivals.send((String::from_utf8_lossy(&body).into_owned(), at));
+                arrived(&body, at);
             }
             StatusCode::NOT_MODIFIED | StatusCode::REQUEST_TIMEOUT => {}
             other => bail!("nchan subscriber got {other}"),
@@ -170,8 +172,11 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
     let (to_b, mut at_b) = mpsc::unbounded_channel();
     let [sub_a, sub_b, publisher]: [Api; 3] =
         api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
-    let sa = tokio::spawn(subscribe(sub_a, "pa".into(), stop.clone(), to_a));
-    let sb = tokio::spawn(subscribe(sub_b, "pb".into(), stop.clone(), to_b));
+    let bodies = |tx: mpsc::UnboundedSender<(String, Instant)>| {
+        move |body: &[u8], at| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at)))
+    };
+    let sa = tokio::spawn(subscribe(sub_a, "pa".into(), stop.clone(), bodies(to_a)));
+    let sb = tokio::spawn(subscribe(sub_b, "pb".into(), stop.clone(), bodies(to_b)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = nchan.cpu_seconds();
     let started = Instant::now();
@@ -209,12 +214,18 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
 pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option<f64>) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let arrivals = Arc::new(Fanout::new(messages, members, Instant::now()));
     let mut subs = JoinSet::new();
     for api in api.dedicated_many(members).await? {
-        subs.spawn(subscribe(api, "fan".into(), stop.clone(), tx.clone()));
+        let arrivals = arrivals.clone();
+        // Message `i` (its body) is the channel's `i + 1`th.
+        let arrived = move |body: &[u8], at| {
+            if let Some(i) = std::str::from_utf8(body).ok().and_then(|b| b.parse::<i64>().ok()) {
+                arrivals.arrived(i + 1, at);
+            }
+        };
+        subs.spawn(subscribe(api, "fan".into(), stop.clone(), arrived));
     }
-    drop(tx);
     tokio::time::sleep(Duration::from_millis(500 + members as u64)).await;
     let publisher_api = api.dedicated().await?;
     let epoch = Instant::now();
@@ -240,20 +251,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
         });
         (task, times_rx)
     };
-    let mut counts = vec![0usize; messages];
-    let mut last = vec![epoch; messages];
-    let mut complete = 0;
-    let mut deliveries = 0u64;
-    while complete < messages {
-        let Ok(Some((body, at))) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await else { break };
-        let Ok(i) = body.parse::<usize>() else { continue };
-        deliveries += 1;
-        counts[i] += 1;
-        last[i] = last[i].max(at);
-        if counts[i] == members {
-            complete += 1;
-        }
-    }
+    arrivals.all_arrived(Duration::from_secs(120)).await;
     let elapsed = epoch.elapsed().as_secs_f64();
     let cpu = nchan.cpu_seconds() - cpu;
     publisher.0.await??;
@@ -263,11 +261,13 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
     stop.store(true, Ordering::Relaxed);
     subs.abort_all();
     let mut latency = Latencies::default();
-    for i in 0..messages {
-        if counts[i] == members {
-            latency.record(last[i] - sent_at[i]);
+    for (i, sent) in sent_at.iter().enumerate() {
+        if let Some(at_us) = arrivals.last_member_us(i as i64 + 1) {
+            let sent_us = sent.duration_since(arrivals.epoch()).as_micros() as u64;
+            latency.record(Duration::from_micros(at_us.saturating_sub(sent_us)));
         }
     }
+    let deliveries = arrivals.deliveries();
     let mut m = BTreeMap::new();
     m.insert("deliveries".into(), deliveries as f64);
     m.insert("deliveries_per_s".into(), deliveries as f64 / elapsed);
@@ -288,10 +288,9 @@ pub async fn idle(nchan: &Nchan, n: usize, settle_s: f64) -> anyhow::Result<Repo
     crate::scenarios::until_quiet(|| nchan.cpu_seconds()).await;
     let before = nchan.rss_bytes();
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, _rx) = mpsc::unbounded_channel();
     let mut subs = JoinSet::new();
     for i in 0..n {
-        subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), tx.clone()));
+        subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), |_: &[u8], _| {}));
     }
     tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
     crate::scenarios::until_quiet(|| nchan.cpu_seconds() + crate::scenarios::own_cpu_seconds()).await;

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::arrivals::{Fanout, OnArrival};
 use crate::client::Api;
 use crate::report::{Latencies, Report};
 use crate::server::{Login, Seeded, Server};
@@ -45,32 +46,46 @@ pub struct Seen {
     last: HashMap<String, i64>,
 }
 
+impl Seen {
+    /// The last seq seen in `conversation` (0 before any).
+    fn last_seq(&mut self, conversation: &str) -> &mut i64 {
+        // Looked up by the borrowed id: a new key is made once per conversation.
+        if !self.last.contains_key(conversation) {
+            self.last.insert(conversation.to_owned(), 0);
+        }
+        self.last.get_mut(conversation).expect("just inserted")
+    }
+}
+
 /// Holds one device's message connection (`api`, a connection of its own) until `stop`;
-/// reports each message from others on `arrivals` (if given) with its arrival time.
+/// tells `arrivals` (if given) of each message from others with its arrival time.
 async fn hold(
     api: Api,
     login: Login,
     epoch: Instant,
     stop: Arc<AtomicBool>,
-    arrivals: Option<mpsc::UnboundedSender<(i64, String, Instant)>>,
+    arrivals: Option<Arc<dyn OnArrival>>,
 ) -> anyhow::Result<Seen> {
     let mut cursor = login.cursor.clone();
     let mut seen = Seen::default();
     while !stop.load(Ordering::Relaxed) {
-        let polled = api.poll(&login.token, &cursor, 2).await?;
+        let answer = api.poll(&login.token, &cursor, 2).await?;
         let at = Instant::now();
-        cursor = polled.cursor;
+        let polled = answer.parse()?;
+        cursor.clear();
+        cursor.push_str(&polled.cursor);
         seen.polls += 1;
         seen.events += polled.events.len() as u64;
         for e in polled.events {
             let Some(m) = e.message.filter(|_| e.kind == "message.new") else { continue };
-            let last = seen.last.entry(m.conversation_id.clone()).or_insert(0);
-            if m.seq <= *last {
+            let last = seen.last_seq(&m.conversation_id);
+            let before = *last;
+            if m.seq <= before {
                 seen.duplicated += 1;
                 continue;
             }
-            seen.gaps += (m.seq - *last - 1) as u64;
             *last = m.seq;
+            seen.gaps += (m.seq - before - 1) as u64;
             if m.sender_id == login.user_id {
                 continue;
             }
@@ -80,8 +95,8 @@ async fn hold(
                 seen.latency.record(latency);
                 seen.late += u64::from(latency > LATE);
             }
-            if let Some(tx) = &arrivals {
-                let _ = tx.send((m.seq, m.conversation_id, at));
+            if let Some(arrivals) = &arrivals {
+                arrivals.arrived(m.seq, at);
             }
         }
     }
@@ -107,8 +122,8 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let (to_b, mut at_b) = mpsc::unbounded_channel();
     let [poll_a, poll_b, api]: [Api; 3] =
         api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
-    let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(to_a)));
-    let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(to_b)));
+    let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(Arc::new(to_a))));
+    let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(Arc::new(to_b))));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = server.cpu_seconds();
     let started = Instant::now();
@@ -123,8 +138,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
             &format!("t{}", now_us(epoch)),
         )
         .await?;
-        let (_, _, at) =
-            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("receiver ended")?;
+        let at = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("receiver ended")?;
         latency.record(at - sent);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -259,15 +273,14 @@ pub async fn fanout(
     let group = seeded.groups.first().context("fanout needs a seeded group")?.clone();
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let receivers = group.members.len() - 1;
+    let arrivals = Arc::new(Fanout::new(messages, receivers, epoch));
     let mut holders = JoinSet::new();
-    let mut polls = api.dedicated_many(group.members.len() - 1).await?;
+    let mut polls = api.dedicated_many(receivers).await?;
     for login in &group.members[1..] {
         let api = polls.pop().expect("one client per member");
-        holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(tx.clone())));
+        holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(arrivals.clone())));
     }
-    drop(tx);
-    let receivers = group.members.len() - 1;
     tokio::time::sleep(Duration::from_millis(500 + receivers as u64)).await;
     let owner = group.members[0].clone();
     let owner_api = api.dedicated().await?;
@@ -294,26 +307,15 @@ pub async fn fanout(
             anyhow::Ok(())
         })
     };
-    // seq → (deliveries so far, latest arrival)
-    let mut arrived: HashMap<i64, (usize, Instant)> = HashMap::new();
-    let mut complete = 0;
+    arrivals.all_arrived(Duration::from_secs(120)).await;
+    let elapsed = started.elapsed().as_secs_f64();
     let mut last_member = Latencies::default();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while complete < messages && Instant::now() < deadline {
-        let Ok(Some((seq, _, at))) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await else {
-            break;
-        };
-        let entry = arrived.entry(seq).or_insert((0, at));
-        entry.0 += 1;
-        entry.1 = entry.1.max(at);
-        if entry.0 == receivers {
-            complete += 1;
-            let sent_us = send_times[(seq - 1) as usize].load(Ordering::Relaxed);
-            let at_us = at.duration_since(epoch).as_micros() as u64;
-            last_member.record(Duration::from_micros(at_us.saturating_sub(sent_us)));
+    for (i, sent) in send_times.iter().enumerate() {
+        if let Some(at_us) = arrivals.last_member_us(i as i64 + 1) {
+            last_member.record(Duration::from_micros(at_us.saturating_sub(sent.load(Ordering::Relaxed))));
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let complete = arrivals.complete();
     let cpu = server.cpu_seconds() - cpu;
     let own_cpu = own_cpu_seconds() - own_cpu;
     sender.await??;
