@@ -251,7 +251,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
         });
         (task, times_rx)
     };
-    arrivals.all_arrived(Duration::from_secs(120)).await;
+    arrivals.all_arrived(Duration::from_secs(10)).await;
     let elapsed = epoch.elapsed().as_secs_f64();
     let cpu = nchan.cpu_seconds() - cpu;
     publisher.0.await??;
