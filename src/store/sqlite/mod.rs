@@ -6,6 +6,7 @@ mod contacts;
 mod events;
 mod gather;
 mod groups;
+mod keys;
 mod messages;
 mod pool;
 mod schema;
@@ -68,8 +69,9 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(128);
         schema::migrate(&mut conn)?;
         let head = head_of(&conn)?;
+        let keys = keys::RecentKeys::load(&conn)?;
         let readers = ReadPool::open(&path, 4)?;
-        let writer = Writer::start(conn, head, sink).map_err(|e| StoreError::Database(e.to_string()))?;
+        let writer = Writer::start(conn, head, keys, sink).map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore { writer, readers })
     }
 }
@@ -188,31 +190,31 @@ fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef
 
 // Runs without a savepoint (`Writer::write_checked`): every check comes before the first change.
 fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
+    if let Some(id) = ctx.keys.find(ctx.conn, msg.sender, &msg.client_msg_id)? {
+        // A key can outlive its message (swept, or rolled back with its batch): then the
+        // send is a new one.
+        if let Some(sent) = earlier_send(ctx, &msg, id)? {
+            return Ok(sent);
+        }
+    }
     // Read, then write: `UPDATE … RETURNING` gathers its rows in a temporary table first,
     // which cost more than the update itself.
     let seq: i64 = ctx
         .conn
         .prepare_cached("SELECT last_seq + 1 FROM conversations WHERE id = ?1")?
         .query_row([msg.conv], |r| r.get(0))?;
-    // Taken only once the message is stored: a repeated send stores nothing at it.
+    // Taken only once the message is stored: a failed insert leaves no gap.
     let pos = ctx.last_pos() + 1;
     let ts = now_ms();
-    // The insert is the idempotency check: a `client_msg_id` the sender used before changes
-    // nothing here, and only then is the earlier message looked up. A separate look-up first
-    // cost every send one more descent of the index the insert walks anyway.
-    let inserted = ctx
-        .conn
+    ctx.conn
         .prepare_cached(
-            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (sender_id, client_msg_id) DO NOTHING",
+            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
-    if inserted == 0 {
-        return earlier_send(ctx, msg);
-    }
     let id = ctx.conn.last_insert_rowid();
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
+    ctx.keys.insert(msg.sender, &msg.client_msg_id, id);
     ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
     ctx.conn
         .prepare_cached("UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2")?
@@ -233,20 +235,24 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
     Ok(Sent { message, created: true })
 }
 
-/// The message an earlier send with the same `client_msg_id` stored; the same id in another
-/// conversation is a conflict.
-fn earlier_send(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
-    let (conv, mut message) = ctx
+/// The message an earlier send with the same `client_msg_id` stored as `id`, if it is still
+/// there; the same id in another conversation is a conflict.
+fn earlier_send(ctx: &mut Ctx<'_>, msg: &NewMessage, id: i64) -> StoreResult<Option<Sent>> {
+    let found = ctx
         .conn
-        .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"))?
-        .query_row(params![msg.sender, msg.client_msg_id], |r| {
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1 AND sender_id = ?2 AND client_msg_id = ?3"
+        ))?
+        .query_row(params![id, msg.sender, msg.client_msg_id], |r| {
             Ok((r.get::<_, ConvId>(8)?, message_row(msg.conv_ref)(r)?))
-        })?;
+        })
+        .optional()?;
+    let Some((conv, mut message)) = found else { return Ok(None) };
     if conv != msg.conv {
         return Err(StoreError::Conflict("client_msg_id"));
     }
     message.conversation_id = msg.conv_ref.to_string();
-    Ok(Sent { message, created: false })
+    Ok(Some(Sent { message, created: false }))
 }
 
 #[cfg(test)]

@@ -134,6 +134,24 @@ END;
     r#"
 DROP INDEX messages_conv_pos;
 "#,
+    // Idempotency keys move to a table of their own, which the writer fills in bulk
+    // (`keys.rs`): one index leaf written per sender per copy, not per message.
+    r#"
+CREATE TABLE message_keys (
+    sender_id     INTEGER NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    id            INTEGER NOT NULL,
+    PRIMARY KEY (sender_id, client_msg_id)
+) WITHOUT ROWID;
+INSERT INTO message_keys (sender_id, client_msg_id, id) SELECT sender_id, client_msg_id, id FROM messages;
+INSERT INTO meta (key, value) VALUES ('keys_through', COALESCE((SELECT MAX(id) FROM messages), 0))
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+DROP INDEX messages_idempotency;
+-- The retention sweep deletes messages; their keys go with them.
+CREATE TRIGGER message_keys_sweep AFTER DELETE ON messages BEGIN
+    DELETE FROM message_keys WHERE sender_id = old.sender_id AND client_msg_id = old.client_msg_id AND id = old.id;
+END;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
@@ -146,4 +164,32 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_migration_copies_the_keys_of_messages_stored_before_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&MIGRATIONS[..3].concat()).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (1, 1, 5, 'a', '', 0, 1), (1, 2, 5, 'b', '', 0, 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let keys: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT sender_id, client_msg_id, id FROM message_keys ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, [(5, "a".to_owned(), 1), (5, "b".to_owned(), 2)]);
+        let through: i64 =
+            conn.query_row("SELECT value FROM meta WHERE key = 'keys_through'", [], |r| r.get(0)).unwrap();
+        assert_eq!(through, 2);
+    }
 }

@@ -131,6 +131,44 @@ async fn a_repeated_send_stores_nothing_and_takes_no_position_or_seq() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_are_recognised_while_their_keys_are_held_after_they_are_copied_and_after_a_restart() {
+    let (store, _, dir) = open("keys").await;
+    let conv = friends(&store).await;
+    let total = super::keys::FOLD_AT * 2 + 5;
+    let mut first = Vec::new();
+    for i in 0..total {
+        first.push(store.send_message(message(conv, 1, &format!("k{i}"))).await.unwrap().message);
+    }
+    let copied: i64 =
+        store.readers.read(|c| c.query_row("SELECT COUNT(*) FROM message_keys", [], |r| r.get(0))).await.unwrap();
+    assert!(copied >= 2 * super::keys::FOLD_AT as i64 - 1, "two copies were made: {copied}");
+    let check = |store: SqliteStore, first: Vec<crate::model::Message>| async move {
+        for (i, original) in first.iter().enumerate() {
+            let again = store.send_message(message(conv, 1, &format!("k{i}"))).await.unwrap();
+            assert!(!again.created, "k{i} is a repeat");
+            assert_eq!((again.message.id, again.message.seq), (original.id, original.seq));
+        }
+        let other = store.send_message(NewMessage { conv: conv + 1, ..message(conv, 1, "k0") }).await;
+        assert!(matches!(other, Err(StoreError::Conflict("client_msg_id"))), "{other:?}");
+    };
+    check(store.clone(), first.clone()).await;
+    drop(store);
+    let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
+    check(store.clone(), first.clone()).await;
+    let next = store.send_message(message(conv, 1, "new")).await.unwrap();
+    assert_eq!((next.created, next.message.seq), (true, total as i64 + 1));
+    // Swept messages take their keys with them: the same id is then a new message.
+    store.sweep(crate::model::now_ms() + 1).await.unwrap();
+    let left: i64 =
+        store.readers.read(|c| c.query_row("SELECT COUNT(*) FROM message_keys", [], |r| r.get(0))).await.unwrap();
+    assert_eq!(left, 0);
+    for id in ["k0", &format!("k{}", total - 1)] {
+        assert!(store.send_message(message(conv, 1, id)).await.unwrap().created, "{id} after the sweep");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_read_merges_messages_and_events_in_order() {
     let (store, _, dir) = open("fallback").await;
     let conv = friends(&store).await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::keys::RecentKeys;
 use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
 
@@ -28,6 +29,8 @@ struct Queued {
 pub struct Ctx<'a> {
     /// The write connection, inside the batch transaction.
     pub conn: &'a Connection,
+    /// The idempotency keys of the newest messages.
+    pub keys: &'a mut RecentKeys,
     next_pos: &'a mut Pos,
     out: &'a mut Committed,
 }
@@ -82,9 +85,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`; positions continue after `head`. The thread ends
-    /// when every handle is dropped.
-    pub fn start(conn: Connection, head: Pos, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`; positions continue after `head`, and `keys` are
+    /// those of the messages not yet copied to `message_keys`. The thread ends when every
+    /// handle is dropped.
+    pub fn start(conn: Connection, head: Pos, keys: RecentKeys, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let finish = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -94,7 +98,7 @@ impl Writer {
             }
             Err(_) => Finish::Here(sink),
         };
-        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, rx, finish))?;
+        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, keys, rx, finish))?;
         Ok(Writer { jobs })
     }
 
@@ -190,7 +194,7 @@ async fn finish_on_runtime(mut batches: mpsc::UnboundedReceiver<Done>, sink: Arc
     }
 }
 
-fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
+fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -202,10 +206,14 @@ fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>,
         }
         let mut out = Committed::default();
         let mut replies = Vec::with_capacity(batch.len());
-        let error = match commit_batch(&conn, &mut head, &mut batch, &mut out, &mut replies) {
-            Ok(()) => None,
+        let error = match commit_batch(&conn, &mut head, &mut keys, &mut batch, &mut out, &mut replies) {
+            Ok(()) => {
+                keys.committed();
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
+                keys.rolled_back();
                 // Positions taken by the failed batch are simply skipped: they only need to grow.
                 let _ = conn.execute_batch("ROLLBACK");
                 Some(e.to_string())
@@ -223,11 +231,13 @@ fn run(conn: Connection, mut head: Pos, mut rx: mpsc::UnboundedReceiver<Queued>,
 fn commit_batch(
     conn: &Connection,
     head: &mut Pos,
+    keys: &mut RecentKeys,
     batch: &mut Vec<Queued>,
     out: &mut Committed,
     replies: &mut Vec<Reply>,
 ) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
+    keys.copy_if_due(conn)?;
     for Queued { job, guarded } in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         let changes = conn.total_changes();
@@ -235,7 +245,7 @@ fn commit_batch(
             // Cached: `execute_batch` would parse these anew for every job.
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         }
-        let mut ctx = Ctx { conn, next_pos: head, out };
+        let mut ctx = Ctx { conn, keys, next_pos: head, out };
         // A panicking job must not take the writer (and every later write) down with it:
         // its writes are rolled back and its caller sees the store as closed.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
