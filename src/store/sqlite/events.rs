@@ -50,7 +50,7 @@ impl EventStore for SqliteStore {
                     "SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3",
                 )?;
                 let mut messages = conn.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
+                    "SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3"
                 ))?;
                 let mut conv_refs =
                     conn.prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?;
@@ -146,13 +146,13 @@ impl EventStore for SqliteStore {
 /// search over seq (positions grow with seq within a conversation): a few index probes
 /// however long the conversation.
 fn first_seq_after(conn: &Connection, conv: ConvId, after: Pos) -> rusqlite::Result<Option<i64>> {
-    let mut at_or_after =
-        conn.prepare_cached("SELECT seq, pos FROM messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1")?;
+    let mut at_or_after = conn
+        .prepare_cached("SELECT seq, pos FROM conv_messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1")?;
     let mut probe = |seq: i64| -> rusqlite::Result<Option<(i64, Pos)>> {
         at_or_after.query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()
     };
     let last: Option<(i64, Pos)> = conn
-        .prepare_cached("SELECT seq, pos FROM messages WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached("SELECT seq, pos FROM conv_messages WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1")?
         .query_row([conv], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((last_seq, last_pos)) = last else { return Ok(None) };

@@ -1,13 +1,16 @@
-//! Idempotency keys (`sender_id`, `client_msg_id`) of the newest messages, held by the writer
-//! and written to `message_keys` in bulk.
+//! Index entries of the newest messages, written in bulk by the writer: their idempotency
+//! keys (`sender_id`, `client_msg_id`) to `message_keys`, their places (`conv_id`, `seq`) to
+//! `message_seqs`.
 //!
-//! An index on the key puts each sender's messages on a leaf of its own, so a group commit of
-//! messages from 64 senders wrote 64 more pages to the log, one per message, and the pages a
-//! commit writes were most of the writer's cost (BENCHMARKS.md, eleventh measurement). Instead the keys of messages newer than `keys_through` live here,
-//! in memory, and every [`FOLD_AT`] messages they are copied into the table in one
-//! statement, so a busy sender's leaf is written once for all its messages since the last
-//! copy. The messages themselves are durable in `messages` from their own commit; after a
-//! restart the keys not yet copied are read back from there.
+//! An index on either puts each message on a leaf of its sender or of its conversation, so a
+//! group commit of messages from 64 senders wrote two more pages per message to the log, and
+//! the pages a commit writes were most of the writer's cost (BENCHMARKS.md, eleventh
+//! measurement). Instead a message is only appended to `messages`, its key is held here in
+//! memory, and every [`FOLD_AT`] messages both kinds of entries are copied in one statement
+//! each, so that a busy sender's or conversation's leaf is written once for all its messages
+//! since the last copy. Readers find the messages above `keys_through` by scanning the end of
+//! `messages` (the view `conv_messages`). After a restart the keys not yet copied are read
+//! back from `messages`.
 
 use std::collections::HashMap;
 
@@ -15,17 +18,23 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::model::UserId;
 
-/// Keys held in memory before they are copied to `message_keys`: bounds the memory (~100 B
-/// a key) and the one commit that copies them (a few ms), and sets how many messages share
-/// the leaf writes of that copy. Small in tests, so that they copy often.
-pub const FOLD_AT: usize = if cfg!(test) { 16 } else { 8192 };
+/// Messages stored before their entries are copied: bounds the memory (~100 B a key), a
+/// reader's scan of the messages not yet indexed, and the one commit that copies them (a
+/// few ms), and sets how many messages share the leaf writes of that copy. Small in tests,
+/// so that they copy often.
+pub const FOLD_AT: usize = if cfg!(test) { 16 } else { 4096 };
 
-/// The keys of messages with ids above `through`, which `message_keys` does not hold yet.
+/// The keys of messages with ids above `through`, which the index tables do not hold yet.
 pub struct RecentKeys {
     /// Not a fast hash: `client_msg_id` is chosen by clients.
     recent: HashMap<(UserId, Box<str>), i64>,
-    /// The highest message id whose key `message_keys` holds.
+    /// The highest message id whose entries the index tables hold.
     through: i64,
+    /// Ids are given here, never below `through`: SQLite would number a message after the
+    /// highest id left, which a sweep of the newest messages could take below it.
+    next_id: i64,
+    /// The number of held keys at which the next copy is tried; raised after a failed one.
+    copy_at: usize,
     /// Added by the open batch, to forget if it rolls back.
     added: Vec<(UserId, Box<str>)>,
     /// The `through` of a copy made in the open batch, to apply once it commits.
@@ -43,7 +52,9 @@ impl RecentKeys {
             let (key, id) = row?;
             recent.insert(key, id);
         }
-        Ok(RecentKeys { recent, through, added: Vec::new(), copied_through: None })
+        let last: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
+        let next_id = last.max(through) + 1;
+        Ok(RecentKeys { recent, through, next_id, copy_at: FOLD_AT, added: Vec::new(), copied_through: None })
     }
 
     /// The id of the message `sender` stored under `client_msg_id`, if any. The message may
@@ -57,32 +68,40 @@ impl RecentKeys {
             .optional()
     }
 
-    /// Records the key of a message just inserted in the open batch.
-    pub fn insert(&mut self, sender: UserId, client_msg_id: &str, id: i64) {
-        let key: (UserId, Box<str>) = (sender, client_msg_id.into());
-        self.added.push(key.clone());
-        self.recent.insert(key, id);
+    /// The id the next stored message takes.
+    pub fn next_id(&self) -> i64 {
+        self.next_id
     }
 
-    /// At the start of a batch: once enough keys are held, copies them to `message_keys`
-    /// inside the batch's transaction, so the copy is as durable as the batch.
+    /// Records the key of a message just stored under [`RecentKeys::next_id`] in the open batch.
+    pub fn stored(&mut self, sender: UserId, client_msg_id: &str) {
+        let key: (UserId, Box<str>) = (sender, client_msg_id.into());
+        self.added.push(key.clone());
+        self.recent.insert(key, self.next_id);
+        self.next_id += 1;
+    }
+
+    /// At the start of a batch: once enough messages are held, copies their entries to the
+    /// index tables inside the batch's transaction, so the copy is as durable as the batch.
     pub fn copy_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        if self.recent.len() < FOLD_AT {
+        if self.recent.len() < self.copy_at {
             return Ok(());
         }
-        let Some(&upto) = self.recent.values().max() else { return Ok(()) };
-        let copy = "INSERT INTO message_keys (sender_id, client_msg_id, id)
+        let (from, upto) = (self.through, self.next_id - 1);
+        let seqs = "INSERT INTO message_seqs (conv_id, seq, id)
+                    SELECT conv_id, seq, id FROM messages WHERE id > ?1 AND id <= ?2";
+        if !copied(conn, seqs, from, upto)? {
+            // Two messages at one `seq`: a bug in the writer. Both stay readable where they
+            // are; only many more messages try the copy again.
+            self.copy_at = self.recent.len() + FOLD_AT;
+            return Ok(());
+        }
+        let keys = "INSERT INTO message_keys (sender_id, client_msg_id, id)
                     SELECT sender_id, client_msg_id, id FROM messages WHERE id > ?1 AND id <= ?2";
-        match conn.prepare_cached(copy)?.execute([self.through, upto]) {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                // Two messages under one key: a bug in the checks before the insert. The
-                // earlier message stays the key's answer, and the copy goes on, or the keys
-                // held here would grow without end.
-                tracing::error!(from = self.through, upto, "two stored messages share an idempotency key");
-                conn.prepare_cached(&copy.replace("INSERT", "INSERT OR IGNORE"))?.execute([self.through, upto])?;
-            }
-            Err(e) => return Err(e),
+        if !copied(conn, keys, from, upto)? {
+            // Two messages under one key: a bug in the checks before the insert. The earlier
+            // message stays the key's answer.
+            conn.prepare_cached(&keys.replace("INSERT", "INSERT OR IGNORE"))?.execute([from, upto])?;
         }
         conn.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('keys_through', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -97,6 +116,7 @@ impl RecentKeys {
         self.added.clear();
         if let Some(through) = self.copied_through.take() {
             self.through = through;
+            self.copy_at = FOLD_AT;
             self.recent.retain(|_, id| *id > through);
         }
     }
@@ -107,6 +127,19 @@ impl RecentKeys {
             self.recent.remove(&key);
         }
         self.copied_through = None;
+    }
+}
+
+/// Runs one copy of the messages in `from..=upto`; false if it would break a unique key,
+/// when it has changed nothing.
+fn copied(conn: &Connection, sql: &str, from: i64, upto: i64) -> rusqlite::Result<bool> {
+    match conn.prepare_cached(sql)?.execute([from, upto]) {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(f, detail)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            tracing::error!(from, upto, detail, "the newest messages break a unique key of an index table");
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -121,14 +154,14 @@ mod tests {
     }
 
     fn store_message(conn: &Connection, keys: &mut RecentKeys, sender: UserId, client_msg_id: &str) -> i64 {
+        let id = keys.next_id();
         conn.execute(
-            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos)
-             VALUES (1, (SELECT COUNT(*) + 1 FROM messages), ?1, ?2, '', 0, 0)",
-            rusqlite::params![sender, client_msg_id],
+            "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos)
+             VALUES (?1, 1, ?1, ?2, ?3, '', 0, ?1)",
+            rusqlite::params![id, sender, client_msg_id],
         )
         .unwrap();
-        let id = conn.last_insert_rowid();
-        keys.insert(sender, client_msg_id, id);
+        keys.stored(sender, client_msg_id);
         id
     }
 
@@ -169,5 +202,34 @@ mod tests {
             assert_eq!(keys.find(&conn, sender as UserId, "same").unwrap(), Some(*id), "found in the table");
         }
         assert_eq!(RecentKeys::load(&conn).unwrap().through, keys.through, "remembered across a restart");
+        let placed: i64 = conn.query_row("SELECT COUNT(*) FROM message_seqs", [], |r| r.get(0)).unwrap();
+        assert_eq!(placed, FOLD_AT as i64);
+        conn.execute("DELETE FROM messages", []).unwrap();
+        assert_eq!(RecentKeys::load(&conn).unwrap().next_id(), keys.through + 1, "no id is given twice");
+    }
+
+    #[test]
+    fn readers_see_each_message_once_whether_it_is_indexed_yet_or_not() {
+        let conn = store();
+        let mut keys = RecentKeys::load(&conn).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..FOLD_AT + 3 {
+            if i == FOLD_AT {
+                keys.copy_if_due(&conn).unwrap();
+            }
+            store_message(&conn, &mut keys, 1, &format!("m{i}"));
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        keys.committed();
+        assert_eq!(keys.recent.len(), 3);
+        let seqs: Vec<i64> = conn
+            .prepare("SELECT seq FROM conv_messages WHERE conv_id = 1 AND seq > ?1 ORDER BY seq LIMIT 5")
+            .unwrap()
+            .query_map([FOLD_AT as i64 - 2], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let first = FOLD_AT as i64 - 1;
+        assert_eq!(seqs, (first..first + 5).collect::<Vec<_>>(), "in order, indexed or not");
     }
 }

@@ -22,10 +22,10 @@ impl MessageStore for SqliteStore {
                 let (limit, before) = (limit as i64, before.unwrap_or(i64::MAX));
                 let row = message_row(conv_ref);
                 if let Some(after) = after {
-                    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4");
+                    let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4");
                     return conn.prepare_cached(&sql)?.query_map(params![conv, after.max(floor), before, limit], row)?.collect();
                 }
-                let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+                let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
                 let mut page: Vec<Message> = conn.prepare_cached(&sql)?.query_map(params![conv, floor, before, limit], row)?.collect::<Result<_, _>>()?;
                 page.reverse();
                 Ok(page)
@@ -44,12 +44,14 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Recall> {
         self.writer
             .write(move |ctx| {
-                let found: Option<(UserId, i64, bool)> = ctx
+                let found: Option<(i64, UserId, i64, bool)> = ctx
                     .conn
-                    .prepare_cached("SELECT sender_id, ts, recalled FROM messages WHERE conv_id = ?1 AND seq = ?2")?
-                    .query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .prepare_cached(
+                        "SELECT id, sender_id, ts, recalled FROM conv_messages WHERE conv_id = ?1 AND seq = ?2",
+                    )?
+                    .query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .optional()?;
-                let Some((sender, ts, recalled)) = found else { return Ok(Recall::NoSuchMessage) };
+                let Some((id, sender, ts, recalled)) = found else { return Ok(Recall::NoSuchMessage) };
                 if !any_sender && sender != by {
                     return Ok(Recall::NotYours);
                 }
@@ -59,10 +61,7 @@ impl MessageStore for SqliteStore {
                 if !any_sender && ts < not_before_ts {
                     return Ok(Recall::TooLate);
                 }
-                ctx.conn.execute(
-                    "UPDATE messages SET recalled = 1, body = '' WHERE conv_id = ?1 AND seq = ?2",
-                    [conv, seq],
-                )?;
+                ctx.conn.execute("UPDATE messages SET recalled = 1, body = '' WHERE id = ?1", [id])?;
                 ctx.append(event)?;
                 Ok(Recall::Done)
             })
@@ -80,7 +79,7 @@ impl MessageStore for SqliteStore {
                      WHERE m.user_id = ?1",
                 )?;
                 let mut last = conn
-                    .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM messages WHERE conv_id = ?1 AND seq = ?2"))?;
+                    .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq = ?2"))?;
                 let mut out = Vec::new();
                 let mut rows = stmt.query([user])?;
                 while let Some(r) = rows.next()? {

@@ -206,15 +206,16 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
     // Taken only once the message is stored: a failed insert leaves no gap.
     let pos = ctx.last_pos() + 1;
     let ts = now_ms();
+    let id = ctx.keys.next_id();
     ctx.conn
         .prepare_cached(
-            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
-    let id = ctx.conn.last_insert_rowid();
+        .execute(params![id, msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
+    ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
-    ctx.keys.insert(msg.sender, &msg.client_msg_id, id);
     ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
     ctx.conn
         .prepare_cached("UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2")?

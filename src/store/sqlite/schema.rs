@@ -152,12 +152,58 @@ CREATE TRIGGER message_keys_sweep AFTER DELETE ON messages BEGIN
     DELETE FROM message_keys WHERE sender_id = old.sender_id AND client_msg_id = old.client_msg_id AND id = old.id;
 END;
 "#,
+    // Conversations' places move to a table the writer fills in bulk too (`keys.rs`), which
+    // needs `messages` without its `UNIQUE (conv_id, seq)`: rebuilt. Readers find a
+    // conversation's messages through `conv_messages`.
+    r#"
+CREATE TABLE messages_new (
+    id            INTEGER PRIMARY KEY,
+    conv_id       INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    sender_id     INTEGER NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    ts            INTEGER NOT NULL,
+    pos           INTEGER NOT NULL,
+    recalled      INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO messages_new (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled)
+    SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_new RENAME TO messages;
+CREATE TABLE message_seqs (
+    conv_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    id      INTEGER NOT NULL,
+    PRIMARY KEY (conv_id, seq)
+) WITHOUT ROWID;
+INSERT INTO message_seqs (conv_id, seq, id)
+    SELECT conv_id, seq, id FROM messages WHERE id <= (SELECT value FROM meta WHERE key = 'keys_through');
+-- The retention sweep deletes messages; their index entries go with them.
+CREATE TRIGGER message_index_sweep AFTER DELETE ON messages BEGIN
+    DELETE FROM message_keys WHERE sender_id = old.sender_id AND client_msg_id = old.client_msg_id AND id = old.id;
+    DELETE FROM message_seqs WHERE conv_id = old.conv_id AND seq = old.seq AND id = old.id;
+END;
+-- A conversation's messages: those indexed, and the few newer ones, found by scanning the
+-- end of `messages`.
+CREATE VIEW conv_messages AS
+    SELECT m.id, s.conv_id, s.seq, m.sender_id, m.client_msg_id, m.body, m.ts, m.pos, m.recalled
+        FROM message_seqs s JOIN messages m ON m.id = s.id
+    UNION ALL
+    SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM messages
+        WHERE id > (SELECT value FROM meta WHERE key = 'keys_through');
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the migrations up to version `last`.
+fn migrate_to(conn: &mut Connection, last: usize) -> rusqlite::Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(last).skip(version) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
@@ -179,7 +225,7 @@ mod tests {
             "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (1, 1, 5, 'a', '', 0, 1), (1, 2, 5, 'b', '', 0, 2);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, 4).unwrap();
         let keys: Vec<(i64, String, i64)> = conn
             .prepare("SELECT sender_id, client_msg_id, id FROM message_keys ORDER BY id")
             .unwrap()
@@ -191,5 +237,28 @@ mod tests {
         let through: i64 =
             conn.query_row("SELECT value FROM meta WHERE key = 'keys_through'", [], |r| r.get(0)).unwrap();
         assert_eq!(through, 2);
+    }
+
+    #[test]
+    fn the_places_migration_indexes_what_was_indexed_and_leaves_the_rest_to_the_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (1, 1, 5, 'a', '', 0, 1), (1, 2, 5, 'b', '', 0, 2), (2, 1, 6, 'c', '', 0, 3);
+             INSERT INTO message_keys VALUES (5, 'a', 1);
+             UPDATE meta SET value = 1 WHERE key = 'keys_through';",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let placed: i64 = conn.query_row("SELECT COUNT(*) FROM message_seqs", [], |r| r.get(0)).unwrap();
+        assert_eq!(placed, 1, "what had its key copied");
+        let seqs: Vec<(i64, i64)> = conn
+            .prepare("SELECT conv_id, seq FROM conv_messages ORDER BY conv_id, seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(seqs, [(1, 1), (1, 2), (2, 1)], "each message once");
     }
 }
