@@ -29,7 +29,7 @@ struct Queued {
 pub struct Ctx<'a> {
     /// The write connection, inside the batch transaction.
     pub conn: &'a Connection,
-    /// The idempotency keys of the newest messages.
+    /// The newest messages, not yet in the index tables: their keys, and the next id.
     pub keys: &'a mut RecentKeys,
     next_pos: &'a mut Pos,
     out: &'a mut Committed,
@@ -86,7 +86,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`; positions continue after `head`, and `keys` are
-    /// those of the messages not yet copied to `message_keys`. The thread ends when every
+    /// those of the messages not yet in the index tables. The thread ends when every
     /// handle is dropped.
     pub fn start(conn: Connection, head: Pos, keys: RecentKeys, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
