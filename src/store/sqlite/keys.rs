@@ -18,9 +18,9 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::model::UserId;
 
-/// Messages stored before their entries are copied: bounds the memory (~100 B a key), a
-/// reader's scan of the messages not yet indexed, and the one commit that copies them (a
-/// few ms), and sets how many messages share the leaf writes of that copy. Small in tests,
+/// Messages stored before their entries are copied: bounds the keys held in memory, a
+/// reader's scan of the messages not yet indexed, and the work of the one commit that copies
+/// them, and sets how many messages share the leaf writes of that copy. Small in tests,
 /// so that they copy often.
 pub const FOLD_AT: usize = if cfg!(test) { 16 } else { 4096 };
 
@@ -35,8 +35,8 @@ pub struct RecentKeys {
     next_id: i64,
     /// The number of held keys at which the next copy is tried; raised after a failed one.
     copy_at: usize,
-    /// Added by the open batch, to forget if it rolls back.
-    added: Vec<(UserId, Box<str>)>,
+    /// The first id of the open batch: ids grow, so the batch's keys are those from here.
+    batch_first_id: i64,
     /// The `through` of a copy made in the open batch, to apply once it commits.
     copied_through: Option<i64>,
 }
@@ -54,7 +54,7 @@ impl RecentKeys {
         }
         let last: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| r.get(0))?;
         let next_id = last.max(through) + 1;
-        Ok(RecentKeys { recent, through, next_id, copy_at: FOLD_AT, added: Vec::new(), copied_through: None })
+        Ok(RecentKeys { recent, through, next_id, copy_at: FOLD_AT, batch_first_id: next_id, copied_through: None })
     }
 
     /// The id of the message `sender` stored under `client_msg_id`, if any. The message may
@@ -75,15 +75,19 @@ impl RecentKeys {
 
     /// Records the key of a message just stored under [`RecentKeys::next_id`] in the open batch.
     pub fn stored(&mut self, sender: UserId, client_msg_id: &str) {
-        let key: (UserId, Box<str>) = (sender, client_msg_id.into());
-        self.added.push(key.clone());
-        self.recent.insert(key, self.next_id);
+        self.recent.insert((sender, client_msg_id.into()), self.next_id);
         self.next_id += 1;
     }
 
-    /// At the start of a batch: once enough messages are held, copies their entries to the
-    /// index tables inside the batch's transaction, so the copy is as durable as the batch.
-    pub fn copy_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    /// At the start of a batch, inside its transaction: marks where the batch's keys begin,
+    /// and once enough messages are held, copies their entries to the index tables, so that
+    /// the copy is as durable as the batch.
+    pub fn begin(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.batch_first_id = self.next_id;
+        self.copy_if_due(conn)
+    }
+
+    fn copy_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if self.recent.len() < self.copy_at {
             return Ok(());
         }
@@ -113,7 +117,6 @@ impl RecentKeys {
 
     /// The open batch is durable: the copied keys are no longer needed here.
     pub fn committed(&mut self) {
-        self.added.clear();
         if let Some(through) = self.copied_through.take() {
             self.through = through;
             self.copy_at = FOLD_AT;
@@ -123,9 +126,8 @@ impl RecentKeys {
 
     /// The open batch was rolled back: its keys and its copy with it.
     pub fn rolled_back(&mut self) {
-        for key in self.added.drain(..) {
-            self.recent.remove(&key);
-        }
+        let first = self.batch_first_id;
+        self.recent.retain(|_, id| *id < first);
         self.copied_through = None;
     }
 }
@@ -170,10 +172,12 @@ mod tests {
         let conn = store();
         let mut keys = RecentKeys::load(&conn).unwrap();
         conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
         let kept = store_message(&conn, &mut keys, 7, "kept");
         conn.execute_batch("COMMIT").unwrap();
         keys.committed();
         conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
         for i in 0..FOLD_AT {
             store_message(&conn, &mut keys, 7, &format!("lost{i}"));
         }
@@ -192,6 +196,7 @@ mod tests {
         let conn = store();
         let mut keys = RecentKeys::load(&conn).unwrap();
         conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
         let ids: Vec<i64> = (0..FOLD_AT).map(|i| store_message(&conn, &mut keys, i as UserId, "same")).collect();
         keys.copy_if_due(&conn).unwrap();
         conn.execute_batch("COMMIT").unwrap();
@@ -213,6 +218,7 @@ mod tests {
         let conn = store();
         let mut keys = RecentKeys::load(&conn).unwrap();
         conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
         for i in 0..FOLD_AT + 3 {
             if i == FOLD_AT {
                 keys.copy_if_due(&conn).unwrap();

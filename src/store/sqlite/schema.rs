@@ -178,7 +178,7 @@ CREATE TABLE message_seqs (
     PRIMARY KEY (conv_id, seq)
 ) WITHOUT ROWID;
 INSERT INTO message_seqs (conv_id, seq, id)
-    SELECT conv_id, seq, id FROM messages WHERE id <= (SELECT value FROM meta WHERE key = 'keys_through');
+    SELECT conv_id, seq, id FROM messages WHERE id <= COALESCE((SELECT value FROM meta WHERE key = 'keys_through'), 0);
 -- The retention sweep deletes messages; their index entries go with them.
 CREATE TRIGGER message_index_sweep AFTER DELETE ON messages BEGIN
     DELETE FROM message_keys WHERE sender_id = old.sender_id AND client_msg_id = old.client_msg_id AND id = old.id;
@@ -191,7 +191,7 @@ CREATE VIEW conv_messages AS
         FROM message_seqs s JOIN messages m ON m.id = s.id
     UNION ALL
     SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM messages
-        WHERE id > (SELECT value FROM meta WHERE key = 'keys_through');
+        WHERE id > COALESCE((SELECT value FROM meta WHERE key = 'keys_through'), 0);
 "#,
 ];
 
@@ -219,8 +219,7 @@ mod tests {
     #[test]
     fn the_keys_migration_copies_the_keys_of_messages_stored_before_it() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&MIGRATIONS[..3].concat()).unwrap();
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        migrate_to(&mut conn, 3).unwrap();
         conn.execute_batch(
             "INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (1, 1, 5, 'a', '', 0, 1), (1, 2, 5, 'b', '', 0, 2);",
         )

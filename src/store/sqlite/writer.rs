@@ -237,7 +237,7 @@ fn commit_batch(
     replies: &mut Vec<Reply>,
 ) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    keys.copy_if_due(conn)?;
+    keys.begin(conn)?;
     for Queued { job, guarded } in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         let changes = conn.total_changes();
