@@ -78,15 +78,22 @@ impl MessageStore for SqliteStore {
                      LEFT JOIN members p ON p.conv_id = c.id AND p.user_id <> m.user_id AND c.kind = 'direct'
                      WHERE m.user_id = ?1",
                 )?;
-                let mut last = conn
-                    .prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq = ?2"))?;
-                let mut out = Vec::new();
+                // Through the index only: `conv_messages` would scan the newest messages once
+                // per conversation; those not found are looked for in one scan below.
+                let mut last = conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE id = (SELECT id FROM message_seqs WHERE conv_id = ?1 AND seq = ?2)"
+                ))?;
+                let mut out: Vec<ConvRow> = Vec::new();
+                let mut unindexed = std::collections::HashMap::new();
                 let mut rows = stmt.query([user])?;
                 while let Some(r) = rows.next()? {
                     let (id, kind): (ConvId, String) = (r.get(0)?, r.get(1)?);
                     let Some(conv) = conv_ref_of(&kind, r.get(2)?, r.get(3)?, r.get(4)?) else { continue };
                     let last_seq: i64 = r.get(5)?;
                     let last_message = last.query_row([id, last_seq], message_row(conv)).optional()?;
+                    if last_message.is_none() && last_seq > 0 {
+                        unindexed.insert((id, last_seq), out.len());
+                    }
                     out.push(ConvRow {
                         id,
                         conv,
@@ -96,6 +103,15 @@ impl MessageStore for SqliteStore {
                         peer_delivered_seq: r.get(8)?,
                         last_message,
                     });
+                }
+                if !unindexed.is_empty() {
+                    let mut scan = conn.prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM unindexed_messages"))?;
+                    let mut rows = scan.query([])?;
+                    while let Some(r) = rows.next()? {
+                        if let Some(&i) = unindexed.get(&(r.get::<_, ConvId>(8)?, r.get::<_, i64>(1)?)) {
+                            out[i].last_message = Some(message_row(out[i].conv)(r)?);
+                        }
+                    }
                 }
                 Ok(out)
             })

@@ -184,14 +184,16 @@ CREATE TRIGGER message_index_sweep AFTER DELETE ON messages BEGIN
     DELETE FROM message_keys WHERE sender_id = old.sender_id AND client_msg_id = old.client_msg_id AND id = old.id;
     DELETE FROM message_seqs WHERE conv_id = old.conv_id AND seq = old.seq AND id = old.id;
 END;
--- A conversation's messages: those indexed, and the few newer ones, found by scanning the
--- end of `messages`.
+-- The few newest messages, not in the index tables yet: the end of `messages`, by id.
+CREATE VIEW unindexed_messages AS
+    SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM messages
+        WHERE id > COALESCE((SELECT value FROM meta WHERE key = 'keys_through'), 0);
+-- A conversation's messages: those indexed, and the newest, found by scanning.
 CREATE VIEW conv_messages AS
     SELECT m.id, s.conv_id, s.seq, m.sender_id, m.client_msg_id, m.body, m.ts, m.pos, m.recalled
         FROM message_seqs s JOIN messages m ON m.id = s.id
     UNION ALL
-    SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM messages
-        WHERE id > COALESCE((SELECT value FROM meta WHERE key = 'keys_through'), 0);
+    SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM unindexed_messages;
 "#,
 ];
 

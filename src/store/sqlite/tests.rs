@@ -184,6 +184,34 @@ async fn repeats_are_recognised_while_their_keys_are_held_after_they_are_copied_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_list_finds_the_last_message_indexed_or_not() {
+    let (store, _, dir) = open("list").await;
+    let conv = friends(&store).await;
+    let last_of = |store: SqliteStore| async move {
+        let list = store.conversations(1).await.unwrap();
+        let row = list.iter().find(|c| c.id == conv).unwrap();
+        row.last_message.as_ref().map(|m| (m.seq, m.body.clone()))
+    };
+    assert_eq!(last_of(store.clone()).await, None, "no message yet");
+    for i in 0..super::keys::FOLD_AT {
+        store.send_message(message(conv, 1, &format!("l{i}"))).await.unwrap();
+    }
+    // Any write starts a batch, which copies the held entries.
+    store.writer.write(|_| Ok(())).await.unwrap();
+    let n = super::keys::FOLD_AT as i64;
+    let indexed: i64 = store
+        .readers
+        .read(move |c| c.query_row("SELECT COUNT(*) FROM message_seqs WHERE seq = ?1", [n], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(indexed, 1, "the last message is indexed");
+    assert_eq!(last_of(store.clone()).await, Some((n, format!("body l{}", n - 1))));
+    store.send_message(message(conv, 1, "newest")).await.unwrap();
+    assert_eq!(last_of(store.clone()).await, Some((n + 1, "body newest".to_owned())), "found by the scan");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_read_merges_messages_and_events_in_order() {
     let (store, _, dir) = open("fallback").await;
     let conv = friends(&store).await;
