@@ -31,7 +31,7 @@ fn conv_of(conn: &Connection, group: i64) -> rusqlite::Result<Option<ConvId>> {
 }
 
 /// Inserts a member at the current position and last seq, and tells the router.
-fn insert_member(ctx: &mut Ctx<'_>, conv: ConvId, user: UserId, role: Role) -> StoreResult<()> {
+fn insert_member(ctx: &mut Ctx<'_, '_>, conv: ConvId, user: UserId, role: Role) -> StoreResult<()> {
     let from = ctx.last_pos();
     ctx.conn
         .prepare_cached(
@@ -43,7 +43,7 @@ fn insert_member(ctx: &mut Ctx<'_>, conv: ConvId, user: UserId, role: Role) -> S
     Ok(())
 }
 
-fn delete_member(ctx: &mut Ctx<'_>, conv: ConvId, user: UserId) -> StoreResult<()> {
+fn delete_member(ctx: &mut Ctx<'_, '_>, conv: ConvId, user: UserId) -> StoreResult<()> {
     ctx.conn.prepare_cached("DELETE FROM members WHERE conv_id = ?1 AND user_id = ?2")?.execute([conv, user])?;
     ctx.delta(Delta::MemberRemoved { conv, user });
     Ok(())

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::held::{Held, Sql};
 use crate::model::UserId;
 
 /// Messages stored before their entries are copied: bounds the keys held in memory, a
@@ -59,13 +60,11 @@ impl RecentKeys {
 
     /// The id of the message `sender` stored under `client_msg_id`, if any. The message may
     /// have been swept since, or rolled back with its job: callers check that it exists.
-    pub fn find(&self, conn: &Connection, sender: UserId, client_msg_id: &str) -> rusqlite::Result<Option<i64>> {
+    pub fn find(&self, held: &mut Held<'_>, sender: UserId, client_msg_id: &str) -> rusqlite::Result<Option<i64>> {
         if let Some(&id) = self.recent.get(&(sender, Box::from(client_msg_id))) {
             return Ok(Some(id));
         }
-        conn.prepare_cached("SELECT id FROM message_keys WHERE sender_id = ?1 AND client_msg_id = ?2")?
-            .query_row(rusqlite::params![sender, client_msg_id], |r| r.get(0))
-            .optional()
+        held.get(Sql::FindKey)?.query_row(rusqlite::params![sender, client_msg_id], |r| r.get(0)).optional()
     }
 
     /// The id the next stored message takes.
@@ -184,8 +183,9 @@ mod tests {
         keys.copy_if_due(&conn).unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
         keys.rolled_back();
-        assert_eq!(keys.find(&conn, 7, "lost0").unwrap(), None);
-        assert_eq!(keys.find(&conn, 7, "kept").unwrap(), Some(kept), "an earlier batch's key stays");
+        let mut held = Held::new(&conn);
+        assert_eq!(keys.find(&mut held, 7, "lost0").unwrap(), None);
+        assert_eq!(keys.find(&mut held, 7, "kept").unwrap(), Some(kept), "an earlier batch's key stays");
         let copied: i64 = conn.query_row("SELECT COUNT(*) FROM message_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(copied, 0);
         assert_eq!(keys.through, 0, "the copy that rolled back did not count");
@@ -203,8 +203,9 @@ mod tests {
         keys.committed();
         assert!(keys.recent.is_empty());
         assert_eq!(keys.through, *ids.last().unwrap());
+        let mut held = Held::new(&conn);
         for (sender, id) in ids.iter().enumerate() {
-            assert_eq!(keys.find(&conn, sender as UserId, "same").unwrap(), Some(*id), "found in the table");
+            assert_eq!(keys.find(&mut held, sender as UserId, "same").unwrap(), Some(*id), "found in the table");
         }
         assert_eq!(RecentKeys::load(&conn).unwrap().through, keys.through, "remembered across a restart");
         let placed: i64 = conn.query_row("SELECT COUNT(*) FROM message_seqs", [], |r| r.get(0)).unwrap();

@@ -6,6 +6,7 @@ mod contacts;
 mod events;
 mod gather;
 mod groups;
+mod held;
 mod keys;
 mod messages;
 mod pool;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
+use self::held::Sql;
 use self::pool::ReadPool;
 use self::writer::{Ctx, Writer};
 use super::{
@@ -161,7 +163,7 @@ fn are_friends(conn: &Connection, a: UserId, b: UserId) -> rusqlite::Result<bool
     conn.prepare_cached("SELECT 1 FROM friendships WHERE user_a = ?1 AND user_b = ?2")?.exists([a, b])
 }
 
-fn append_all(ctx: &mut Ctx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
+fn append_all(ctx: &mut Ctx<'_, '_>, events: Vec<NewEvent>) -> StoreResult<()> {
     for e in events {
         ctx.append(e)?;
     }
@@ -169,7 +171,7 @@ fn append_all(ctx: &mut Ctx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
 }
 
 /// Creates the direct conversation of two users (once) with both as members.
-fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef> {
+fn ensure_direct(ctx: &mut Ctx<'_, '_>, a: UserId, b: UserId) -> StoreResult<ConvRef> {
     let conv = ConvRef::direct(a, b);
     let ConvRef::Direct(a, b) = conv else { unreachable!() };
     let existing: Option<ConvId> = ctx
@@ -189,8 +191,8 @@ fn ensure_direct(ctx: &mut Ctx<'_>, a: UserId, b: UserId) -> StoreResult<ConvRef
 }
 
 // Runs without a savepoint (`Writer::write_checked`): every check comes before the first change.
-fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
-    if let Some(id) = ctx.keys.find(ctx.conn, msg.sender, &msg.client_msg_id)? {
+fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
+    if let Some(id) = ctx.keys.find(ctx.held, msg.sender, &msg.client_msg_id)? {
         // A key can outlive its message (swept, or rolled back with its batch): then the
         // send is a new one.
         if let Some(sent) = earlier_send(ctx, &msg, id)? {
@@ -198,28 +200,21 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
         }
     }
     // Read, then write: `UPDATE … RETURNING` gathers its rows in a temporary table first,
-    // which cost more than the update itself.
-    let seq: i64 = ctx
-        .conn
-        .prepare_cached("SELECT last_seq + 1 FROM conversations WHERE id = ?1")?
-        .query_row([msg.conv], |r| r.get(0))?;
+    // which cost more than the update itself; the read is from memory once the writer set it.
+    let seq = ctx.held.last_seq(msg.conv)? + 1;
     // Taken only once the message is stored: a failed insert leaves no gap.
     let pos = ctx.last_pos() + 1;
     let ts = now_ms();
     let id = ctx.keys.next_id();
-    ctx.conn
-        .prepare_cached(
-            "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
+    ctx.held
+        .get(Sql::InsertMessage)?
         .execute(params![id, msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
     ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
-    ctx.conn.prepare_cached("UPDATE conversations SET last_seq = ?2 WHERE id = ?1")?.execute([msg.conv, seq])?;
-    ctx.conn
-        .prepare_cached("UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2")?
-        .execute([msg.conv, msg.sender, seq])?;
+    ctx.held.get(Sql::SetLastSeq)?.execute([msg.conv, seq])?;
+    ctx.held.set_last_seq(msg.conv, seq);
+    ctx.held.get(Sql::SenderRead)?.execute([msg.conv, msg.sender, seq])?;
     let message = Message {
         id,
         conversation_id: msg.conv_ref.to_string(),
@@ -238,7 +233,7 @@ fn send_message(ctx: &mut Ctx<'_>, msg: NewMessage) -> StoreResult<Sent> {
 
 /// The message an earlier send with the same `client_msg_id` stored as `id`, if it is still
 /// there; the same id in another conversation is a conflict.
-fn earlier_send(ctx: &mut Ctx<'_>, msg: &NewMessage, id: i64) -> StoreResult<Option<Sent>> {
+fn earlier_send(ctx: &mut Ctx<'_, '_>, msg: &NewMessage, id: i64) -> StoreResult<Option<Sent>> {
     let found = ctx
         .conn
         .prepare_cached(&format!(

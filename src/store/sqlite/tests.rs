@@ -402,12 +402,11 @@ async fn a_preallocated_log_holds_commits_that_survive_a_crash() {
     std::fs::remove_dir_all(image).ok();
 }
 
-/// Queues, in one batch behind a job that holds the writer, a guarded job that inserts `a`
-/// and then an unguarded one that inserts `b` (if `write_first`) and fails.
-async fn batch_with_a_failing_checked_job(
+/// Holds the writer thread inside a job until the returned sender is used: whatever is
+/// queued meanwhile forms the next batch.
+async fn hold_the_writer(
     store: &SqliteStore,
-    write_first: bool,
-) -> (StoreResult<()>, StoreResult<()>) {
+) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<StoreResult<()>>) {
     let (started, has_started) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let hold = store.writer.clone();
@@ -419,8 +418,17 @@ async fn batch_with_a_failing_checked_job(
         })
         .await
     });
-    // The writer thread is inside the holding job: whatever is queued now forms the next batch.
     tokio::task::spawn_blocking(move || has_started.recv().unwrap()).await.unwrap();
+    (release, held)
+}
+
+/// Queues, in one batch behind a job that holds the writer, a guarded job that inserts `a`
+/// and then an unguarded one that inserts `b` (if `write_first`) and fails.
+async fn batch_with_a_failing_checked_job(
+    store: &SqliteStore,
+    write_first: bool,
+) -> (StoreResult<()>, StoreResult<()>) {
+    let (release, held) = hold_the_writer(store).await;
     let guarded = store
         .writer
         .write(|ctx| Ok(ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('a', 1)", []).map(|_| ())?));
@@ -511,5 +519,53 @@ fn a_store_opened_outside_a_runtime_publishes_on_the_writer_thread() {
     runtime.block_on(friends(&store));
     let seen = threads.0.lock().iter().map(|(_, name)| name.clone()).collect::<Vec<_>>();
     assert!(!seen.is_empty() && seen.iter().all(|name| name.as_deref() == Some("webim-writer")), "{seen:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_rolled_back_with_its_batch_leaves_its_seq_to_the_next_send() {
+    let (store, _, dir) = open("seq-rollback").await;
+    let conv = friends(&store).await;
+    store.send_message(message(conv, 1, "m1")).await.unwrap();
+    let (release, held) = hold_the_writer(&store).await;
+    // In the next batch: a send (which moves the conversation's last seq), then a job that
+    // fails after a change, which takes the whole batch down.
+    let lost = store.send_message(message(conv, 1, "m2"));
+    let failing = store.writer.write_checked(|ctx| {
+        ctx.conn.execute("INSERT INTO meta (key, value) VALUES ('b', 1)", [])?;
+        Err::<(), _>(StoreError::Conflict("test"))
+    });
+    let (mut lost, mut failing) = (std::pin::pin!(lost), std::pin::pin!(failing));
+    assert!(lost.as_mut().poll(&mut noop_context()).is_pending());
+    assert!(failing.as_mut().poll(&mut noop_context()).is_pending());
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
+    assert!(matches!(lost.await, Err(StoreError::Database(_))), "the send fails with its batch");
+    assert!(failing.await.is_err());
+    let next = store.send_message(message(conv, 1, "m3")).await.unwrap();
+    assert_eq!(next.message.seq, 2, "the rolled-back seq is given again: no gap");
+    let history = store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap();
+    assert_eq!(history.iter().map(|m| (m.seq, m.client_msg_id.as_str())).collect::<Vec<_>>(), [(1, "m1"), (2, "m3")]);
+    let stored: i64 = store
+        .readers
+        .read(move |c| c.query_row("SELECT last_seq FROM conversations WHERE id = ?1", [conv], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "the table agrees with what the writer gave");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_runs_as_a_batch_thread_behind_the_request_threads() {
+    let (store, _, dir) = open("sched").await;
+    let (policy, nice) = store
+        .writer
+        // SAFETY: both calls only read the calling thread's (the writer's) scheduling.
+        .write(|_| Ok(unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)) }))
+        .await
+        .unwrap();
+    assert_eq!(policy, libc::SCHED_BATCH);
+    assert_eq!(nice, 5);
     std::fs::remove_dir_all(dir).ok();
 }

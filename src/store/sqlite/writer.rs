@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::held::{Held, Sql};
 use super::keys::RecentKeys;
 use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
@@ -15,7 +16,7 @@ use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
 const MAX_BATCH: usize = 1024;
 
 /// A unit of work run inside the batch transaction, within its own savepoint if guarded.
-type Job = Box<dyn FnOnce(&mut Ctx<'_>) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(&mut Ctx<'_, '_>) -> (bool, Reply) + Send>;
 /// Answers the caller once the batch's fate is known.
 type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
 
@@ -26,16 +27,18 @@ struct Queued {
 }
 
 /// What a job sees: the connection (inside a transaction) and the event log.
-pub struct Ctx<'a> {
+pub struct Ctx<'a, 'c> {
     /// The write connection, inside the batch transaction.
-    pub conn: &'a Connection,
+    pub conn: &'c Connection,
     /// The newest messages, not yet in the index tables: their keys, and the next id.
     pub keys: &'a mut RecentKeys,
+    /// Statements of the send path, held prepared, and the conversations' last seqs.
+    pub held: &'a mut Held<'c>,
     next_pos: &'a mut Pos,
     out: &'a mut Committed,
 }
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     /// Takes the next position in the global order.
     pub fn next_pos(&mut self) -> Pos {
         *self.next_pos += 1;
@@ -46,7 +49,7 @@ impl Ctx<'_> {
     pub fn append(&mut self, event: NewEvent) -> StoreResult<Pos> {
         let pos = self.next_pos();
         let json = serde_json::to_string(&event.event).expect("events serialize");
-        self.conn.prepare_cached("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, ?3, ?4)")?.execute((
+        self.held.get(Sql::InsertEvent)?.execute((
             pos,
             event.stream.key(),
             event.event.ts,
@@ -98,7 +101,10 @@ impl Writer {
             }
             Err(_) => Finish::Here(sink),
         };
-        std::thread::Builder::new().name("webim-writer".into()).spawn(move || run(conn, head, keys, rx, finish))?;
+        std::thread::Builder::new().name("webim-writer".into()).spawn(move || {
+            yield_to_requests();
+            run(conn, head, keys, rx, finish)
+        })?;
         Ok(Writer { jobs })
     }
 
@@ -107,7 +113,7 @@ impl Writer {
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Ctx<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Ctx<'_, '_>) -> StoreResult<T> + Send + 'static,
     {
         self.queue(f, true).await
     }
@@ -121,7 +127,7 @@ impl Writer {
     pub async fn write_checked<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Ctx<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Ctx<'_, '_>) -> StoreResult<T> + Send + 'static,
     {
         self.queue(f, false).await
     }
@@ -129,7 +135,7 @@ impl Writer {
     async fn queue<T, F>(&self, f: F, guarded: bool) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Ctx<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Ctx<'_, '_>) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |ctx| {
@@ -196,6 +202,7 @@ async fn finish_on_runtime(mut batches: mpsc::UnboundedReceiver<Done>, sink: Arc
 
 fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut held = Held::new(&conn);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -206,7 +213,7 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
         }
         let mut out = Committed::default();
         let mut replies = Vec::with_capacity(batch.len());
-        let error = match commit_batch(&conn, &mut head, &mut keys, &mut batch, &mut out, &mut replies) {
+        let error = match commit_batch(&conn, &mut held, &mut head, &mut keys, &mut batch, &mut out, &mut replies) {
             Ok(()) => {
                 keys.committed();
                 None
@@ -214,6 +221,7 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 keys.rolled_back();
+                held.rolled_back();
                 // Positions taken by the failed batch are simply skipped: they only need to grow.
                 let _ = conn.execute_batch("ROLLBACK");
                 Some(e.to_string())
@@ -228,24 +236,25 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
     }
 }
 
-fn commit_batch(
-    conn: &Connection,
+fn commit_batch<'c>(
+    conn: &'c Connection,
+    held: &mut Held<'c>,
     head: &mut Pos,
     keys: &mut RecentKeys,
     batch: &mut Vec<Queued>,
     out: &mut Committed,
     replies: &mut Vec<Reply>,
 ) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    held.run(Sql::Begin)?;
     keys.begin(conn)?;
     for Queued { job, guarded } in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         let changes = conn.total_changes();
         if guarded {
-            // Cached: `execute_batch` would parse these anew for every job.
-            conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+            // Held: `execute_batch` would parse these anew for every job.
+            held.run(Sql::Savepoint)?;
         }
-        let mut ctx = Ctx { conn, keys, next_pos: head, out };
+        let mut ctx = Ctx { conn, keys, held, next_pos: head, out };
         // A panicking job must not take the writer (and every later write) down with it:
         // its writes are rolled back and its caller sees the store as closed.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
@@ -258,7 +267,9 @@ fn commit_batch(
         };
         if !keep {
             if guarded {
-                conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                held.run(Sql::RollbackTo)?;
+                // Whatever seq the job set went with it.
+                held.rolled_back();
             } else if conn.total_changes() != changes || conn.is_autocommit() {
                 // Nothing can undo this job's changes alone; and after some errors SQLite
                 // has already rolled back the whole transaction, so later jobs would each
@@ -274,9 +285,40 @@ fn commit_batch(
             out.deltas.truncate(deltas);
         }
         if guarded {
-            conn.prepare_cached("RELEASE job")?.execute([])?;
+            held.run(Sql::Release)?;
         }
         replies.extend(reply);
     }
-    conn.execute_batch("COMMIT")
+    held.run(Sql::Commit)
 }
+
+/// Nice value of the writer thread: a quarter of the CPU's share against a thread at 0.
+#[cfg(target_os = "linux")]
+const WRITER_NICE: libc::c_int = 5;
+
+/// Lets the threads that serve requests go first when both want the CPU. At the default
+/// priority the writer, which sleeps on every `fsync`, took the CPU back the moment a job
+/// arrived and committed batches of ~10 messages in `direct`, each paying a commit's ~75 µs
+/// of fixed CPU cost; as a batch thread (no preemption on wake-up) at a lower priority it
+/// runs once the requests already read are handled and takes what they queued, in larger
+/// batches. On an idle core it still runs at once, so a lone message waits no longer
+/// (BENCHMARKS.md, twelfth measurement). Failing (a sandbox may forbid it) only costs speed.
+#[cfg(target_os = "linux")]
+fn yield_to_requests() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both calls only read their arguments and change the calling thread's (pid 0,
+    // and its own thread id) scheduling; neither touches memory of ours.
+    let (policy, nice) = unsafe {
+        (
+            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param),
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, WRITER_NICE),
+        )
+    };
+    if policy != 0 || nice != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "the writer keeps its default scheduling");
+    }
+}
+
+/// Elsewhere the writer keeps the default scheduling.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_requests() {}
