@@ -82,8 +82,8 @@ impl<'c> Held<'c> {
         Held { conn, statements: Default::default(), last_seqs: FastMap::default() }
     }
 
-    /// The statement for `sql`, reset and without bindings (as `execute` and `query_row`
-    /// leave it).
+    /// The statement for `sql`, reset (as `execute` and `query_row` leave it); it keeps the
+    /// values of its last use until they are bound again.
     pub fn get(&mut self, sql: Sql) -> rusqlite::Result<&mut Statement<'c>> {
         let slot = &mut self.statements[sql as usize];
         if slot.is_none() {
@@ -100,18 +100,25 @@ impl<'c> Held<'c> {
     /// The conversation's last `seq`: as last set here, or as stored.
     pub fn last_seq(&mut self, conv: ConvId) -> rusqlite::Result<i64> {
         if let Some(&seq) = self.last_seqs.get(&conv) {
+            // The one assumption, checked where it is cheap to: nothing else moved it.
+            debug_assert_eq!(Some(seq), self.stored_last_seq(conv).ok(), "conversation {conv}");
             return Ok(seq);
         }
-        let seq = self.get(Sql::LastSeq)?.query_row([conv], |r| r.get(0))?;
-        Ok(seq)
+        self.stored_last_seq(conv)
     }
 
-    /// Records a `seq` just written to the conversation's row in the open batch.
-    pub fn set_last_seq(&mut self, conv: ConvId, seq: i64) {
+    fn stored_last_seq(&mut self, conv: ConvId) -> rusqlite::Result<i64> {
+        self.get(Sql::LastSeq)?.query_row([conv], |r| r.get(0))
+    }
+
+    /// Moves the conversation's last `seq` in the open batch, in its row and here together.
+    pub fn set_last_seq(&mut self, conv: ConvId, seq: i64) -> rusqlite::Result<()> {
+        self.get(Sql::SetLastSeq)?.execute([conv, seq])?;
         if self.last_seqs.len() >= LAST_SEQS_MAX && !self.last_seqs.contains_key(&conv) {
             self.last_seqs.clear();
         }
         self.last_seqs.insert(conv, seq);
+        Ok(())
     }
 
     /// The open batch, or a job's savepoint, was rolled back, and with it any `seq` set in it.
@@ -133,14 +140,15 @@ mod tests {
     }
 
     #[test]
-    fn a_last_seq_is_read_once_then_kept_as_set() {
+    fn a_set_seq_is_written_and_kept() {
         let conn = db();
         let mut held = Held::new(&conn);
         assert_eq!(held.last_seq(1).unwrap(), 5);
-        held.set_last_seq(1, 6);
-        // The table is not read again: what the writer set is the answer.
-        conn.execute("UPDATE conversations SET last_seq = 99 WHERE id = 1", []).unwrap();
+        held.set_last_seq(1, 6).unwrap();
+        assert_eq!(held.last_seqs.get(&1), Some(&6), "kept, so the next send does not read it");
         assert_eq!(held.last_seq(1).unwrap(), 6);
+        let stored: i64 = conn.query_row("SELECT last_seq FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 6);
         assert_eq!(held.last_seq(2).unwrap(), 0);
     }
 
@@ -150,24 +158,31 @@ mod tests {
         let mut held = Held::new(&conn);
         held.run(Sql::Begin).unwrap();
         let seq = held.last_seq(1).unwrap() + 1;
-        held.get(Sql::SetLastSeq).unwrap().execute([1, seq]).unwrap();
-        held.set_last_seq(1, seq);
+        held.set_last_seq(1, seq).unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
         held.rolled_back();
+        assert!(held.last_seqs.is_empty());
         assert_eq!(held.last_seq(1).unwrap(), 5);
     }
 
     #[test]
     fn a_full_map_starts_again_and_still_answers_from_the_table() {
         let conn = db();
+        conn.execute(
+            "WITH RECURSIVE ids(id) AS (SELECT 100 UNION ALL SELECT id + 1 FROM ids WHERE id < 99 + ?1)
+             INSERT INTO conversations (id) SELECT id FROM ids",
+            [LAST_SEQS_MAX as i64],
+        )
+        .unwrap();
         let mut held = Held::new(&conn);
         for conv in 100..100 + LAST_SEQS_MAX as i64 {
-            held.set_last_seq(conv, 1);
+            held.set_last_seq(conv, 1).unwrap();
         }
-        held.set_last_seq(1, 7);
+        assert_eq!(held.last_seqs.len(), LAST_SEQS_MAX);
+        held.set_last_seq(1, 7).unwrap();
         assert_eq!(held.last_seqs.len(), 1);
         assert_eq!(held.last_seq(1).unwrap(), 7);
-        assert_eq!(held.last_seq(2).unwrap(), 0);
+        assert_eq!(held.last_seq(100).unwrap(), 1, "read from the table again");
     }
 
     #[test]
@@ -176,7 +191,7 @@ mod tests {
         let mut held = Held::new(&conn);
         for seq in 1..=3 {
             held.run(Sql::Begin).unwrap();
-            held.get(Sql::SetLastSeq).unwrap().execute([2, seq]).unwrap();
+            held.set_last_seq(2, seq).unwrap();
             held.run(Sql::Commit).unwrap();
         }
         let stored: i64 = conn.query_row("SELECT last_seq FROM conversations WHERE id = 2", [], |r| r.get(0)).unwrap();

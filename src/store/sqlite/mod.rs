@@ -212,8 +212,7 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
-    ctx.held.get(Sql::SetLastSeq)?.execute([msg.conv, seq])?;
-    ctx.held.set_last_seq(msg.conv, seq);
+    ctx.held.set_last_seq(msg.conv, seq)?;
     ctx.held.get(Sql::SenderRead)?.execute([msg.conv, msg.sender, seq])?;
     let message = Message {
         id,

@@ -523,6 +523,25 @@ fn a_store_opened_outside_a_runtime_publishes_on_the_writer_thread() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_rolled_back_to_its_jobs_savepoint_leaves_its_seq_to_the_next_send() {
+    let (store, _, dir) = open("seq-savepoint").await;
+    let conv = friends(&store).await;
+    store.send_message(message(conv, 1, "m1")).await.unwrap();
+    // A guarded job that sends and then fails: only its savepoint is undone.
+    let failed = store
+        .writer
+        .write(move |ctx| {
+            super::send_message(ctx, message(conv, 1, "m2"))?;
+            Err::<(), _>(StoreError::Conflict("test"))
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict("test"))), "{failed:?}");
+    let next = store.send_message(message(conv, 1, "m3")).await.unwrap();
+    assert_eq!(next.message.seq, 2, "the undone seq is given again: no gap");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_rolled_back_with_its_batch_leaves_its_seq_to_the_next_send() {
     let (store, _, dir) = open("seq-rollback").await;
     let conv = friends(&store).await;
@@ -555,17 +574,26 @@ async fn a_send_rolled_back_with_its_batch_leaves_its_seq_to_the_next_send() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The calling thread's scheduling policy and nice value.
+#[cfg(target_os = "linux")]
+fn scheduling() -> (libc::c_int, libc::c_int) {
+    let mut policy = 0;
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both out-pointers are live locals; the calls only read this thread's scheduling.
+    unsafe {
+        assert_eq!(libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param), 0);
+        (policy, libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t))
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_runs_as_a_batch_thread_behind_the_request_threads() {
     let (store, _, dir) = open("sched").await;
-    let (policy, nice) = store
-        .writer
-        // SAFETY: both calls only read the calling thread's (the writer's) scheduling.
-        .write(|_| Ok(unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)) }))
-        .await
-        .unwrap();
-    assert_eq!(policy, libc::SCHED_BATCH);
-    assert_eq!(nice, 5);
+    let (writer_policy, writer_nice) = store.writer.write(|_| Ok(scheduling())).await.unwrap();
+    let (policy, nice) = scheduling();
+    assert_eq!(writer_policy, libc::SCHED_BATCH);
+    assert_eq!(writer_nice, (nice + 5).min(19), "five nicer than the rest of the process");
+    assert_eq!(policy, libc::SCHED_OTHER, "the other threads keep theirs");
     std::fs::remove_dir_all(dir).ok();
 }

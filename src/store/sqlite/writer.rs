@@ -26,7 +26,8 @@ struct Queued {
     guarded: bool,
 }
 
-/// What a job sees: the connection (inside a transaction) and the event log.
+/// What a job sees: the connection (inside a transaction), the event log, and the writer's
+/// held statements.
 pub struct Ctx<'a, 'c> {
     /// The write connection, inside the batch transaction.
     pub conn: &'c Connection,
@@ -292,30 +293,47 @@ fn commit_batch<'c>(
     held.run(Sql::Commit)
 }
 
-/// Nice value of the writer thread: a quarter of the CPU's share against a thread at 0.
+/// How much nicer than the process the writer thread is: against a thread at the process's
+/// own value, a quarter of the CPU's share.
 #[cfg(target_os = "linux")]
-const WRITER_NICE: libc::c_int = 5;
+const WRITER_NICER_BY: libc::c_int = 5;
 
 /// Lets the threads that serve requests go first when both want the CPU. At the default
 /// priority the writer, which sleeps on every `fsync`, took the CPU back the moment a job
-/// arrived and committed batches of ~10 messages in `direct`, each paying a commit's ~75 µs
-/// of fixed CPU cost; as a batch thread (no preemption on wake-up) at a lower priority it
-/// runs once the requests already read are handled and takes what they queued, in larger
+/// arrived and committed batches of ~10 messages in `direct`, each paying a commit's fixed
+/// CPU cost (~75–95 µs); as a batch thread (no preemption on wake-up) at a lower priority
+/// it runs once the requests already read are handled and takes what they queued, in larger
 /// batches. On an idle core it still runs at once, so a lone message waits no longer
 /// (BENCHMARKS.md, twelfth measurement). Failing (a sandbox may forbid it) only costs speed.
 #[cfg(target_os = "linux")]
 fn yield_to_requests() {
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: both calls only read their arguments and change the calling thread's (pid 0,
-    // and its own thread id) scheduling; neither touches memory of ours.
-    let (policy, nice) = unsafe {
-        (
-            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param),
-            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, WRITER_NICE),
-        )
+    // SAFETY: `pthread_self` names the calling thread, which lives through the call, and
+    // `param` is read only during it. Per thread by definition, unlike `sched_setscheduler`
+    // (musl refuses that one).
+    let policy = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_BATCH, &param) };
+    if policy != 0 {
+        let e = std::io::Error::from_raw_os_error(policy);
+        tracing::warn!(error = %e, "the writer stays a normal thread; commits may be smaller under load");
+    }
+    // Relative to where the process runs: setting an absolute 5 would raise a writer started
+    // under `nice -n 10` (as root) above the threads it should let go first.
+    // SAFETY: `gettid` has no preconditions; `getpriority` and `setpriority` only read their
+    // arguments and act on this thread (a thread id names one thread on Linux). `getpriority`
+    // may return -1 as a value, so errno is cleared before and read after.
+    let set = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if now == -1 && *libc::__errno_location() != 0 {
+            -1
+        } else {
+            libc::setpriority(libc::PRIO_PROCESS, tid, (now + WRITER_NICER_BY).min(19))
+        }
     };
-    if policy != 0 || nice != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "the writer keeps its default scheduling");
+    if set != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "the writer keeps the process's priority; commits may be smaller under load");
     }
 }
 
