@@ -5,8 +5,8 @@
 //! back the same way when dropped; with five or more per send that was ~2 % of the server's
 //! time in `send`, and reading `last_seq` back from `conversations` another statement per
 //! message (BENCHMARKS.md, twelfth measurement). Only the writer writes `last_seq`, so what
-//! it last wrote is what the table holds, once the batch commits: a rolled-back batch
-//! forgets them all.
+//! it last wrote is what the table holds, once the batch commits: a rollback, of a batch or
+//! of a job's savepoint, forgets them all.
 
 use rusqlite::{Connection, Statement};
 
