@@ -133,9 +133,11 @@ mod tests {
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE conversations (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
-             INSERT INTO conversations (id, last_seq) VALUES (1, 5), (2, 0);")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO conversations (id, last_seq) VALUES (1, 5), (2, 0);",
+        )
+        .unwrap();
         conn
     }
 

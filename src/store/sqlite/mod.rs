@@ -206,9 +206,16 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     let pos = ctx.last_pos() + 1;
     let ts = now_ms();
     let id = ctx.keys.next_id();
-    ctx.held
-        .get(Sql::InsertMessage)?
-        .execute(params![id, msg.conv, seq, msg.sender, msg.client_msg_id, msg.body, ts, pos])?;
+    ctx.held.get(Sql::InsertMessage)?.execute(params![
+        id,
+        msg.conv,
+        seq,
+        msg.sender,
+        msg.client_msg_id,
+        msg.body,
+        ts,
+        pos
+    ])?;
     ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);

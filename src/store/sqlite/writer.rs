@@ -50,12 +50,7 @@ impl Ctx<'_, '_> {
     pub fn append(&mut self, event: NewEvent) -> StoreResult<Pos> {
         let pos = self.next_pos();
         let json = serde_json::to_string(&event.event).expect("events serialize");
-        self.held.get(Sql::InsertEvent)?.execute((
-            pos,
-            event.stream.key(),
-            event.event.ts,
-            &json,
-        ))?;
+        self.held.get(Sql::InsertEvent)?.execute((pos, event.stream.key(), event.event.ts, &json))?;
         self.out.events.push(Arc::new(StoredEvent { pos, stream: event.stream, json: json.into(), message: None }));
         Ok(pos)
     }
