@@ -144,21 +144,30 @@ impl EventStore for SqliteStore {
 
 /// The lowest seq of `conv` whose message was stored after position `after`, found by binary
 /// search over seq (positions grow with seq within a conversation): a few index probes
-/// however long the conversation.
+/// however long the conversation. The probes go to the indexed messages only; the newest,
+/// not indexed yet (`keys.rs`), have the highest seqs and are scanned once, only when the
+/// answer is among them: through `conv_messages`, each probe scanned them (~90 µs with
+/// 3,000 of them, BENCHMARKS.md, twelfth measurement).
 fn first_seq_after(conn: &Connection, conv: ConvId, after: Pos) -> rusqlite::Result<Option<i64>> {
-    let mut at_or_after = conn
-        .prepare_cached("SELECT seq, pos FROM conv_messages WHERE conv_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1")?;
+    let mut at_or_after = conn.prepare_cached(
+        "SELECT s.seq, m.pos FROM message_seqs s JOIN messages m ON m.id = s.id
+         WHERE s.conv_id = ?1 AND s.seq >= ?2 ORDER BY s.seq LIMIT 1",
+    )?;
     let mut probe = |seq: i64| -> rusqlite::Result<Option<(i64, Pos)>> {
         at_or_after.query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()
     };
-    let last: Option<(i64, Pos)> = conn
-        .prepare_cached("SELECT seq, pos FROM conv_messages WHERE conv_id = ?1 ORDER BY seq DESC LIMIT 1")?
+    let last_indexed: Option<(i64, Pos)> = conn
+        .prepare_cached(
+            "SELECT s.seq, m.pos FROM message_seqs s JOIN messages m ON m.id = s.id
+             WHERE s.conv_id = ?1 ORDER BY s.seq DESC LIMIT 1",
+        )?
         .query_row([conv], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((last_seq, last_pos)) = last else { return Ok(None) };
-    if last_pos <= after {
-        return Ok(None);
-    }
+    let Some((last_seq, _)) = last_indexed.filter(|(_, pos)| *pos > after) else {
+        return conn
+            .prepare_cached("SELECT MIN(seq) FROM unindexed_messages WHERE conv_id = ?1 AND pos > ?2")?
+            .query_row(params![conv, after], |r| r.get(0));
+    };
     let (mut lo, mut hi) = (0, last_seq);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
