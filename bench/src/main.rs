@@ -74,8 +74,8 @@ struct Args {
     /// Concurrent connections in `baseline`.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// What to drive: webim, or Nchan (nginx) for comparison (baseline, pingpong, fanout
-    /// and idle only).
+    /// What to drive: webim, or Nchan (nginx) for comparison (baseline, pingpong, direct,
+    /// fanout and idle only).
     #[arg(long, value_enum, default_value = "webim")]
     target: Target,
     /// Port for the Nchan target.
@@ -120,7 +120,8 @@ async fn main() -> anyhow::Result<()> {
                 Scenario::Pingpong => nchan::pingpong(&nchan, args.rounds).await,
                 Scenario::Fanout => nchan::fanout(&nchan, args.members, args.messages, args.fanout_rate).await,
                 Scenario::Idle => nchan::idle(&nchan, args.idle, args.seconds).await,
-                Scenario::Direct | Scenario::Send => {
+                Scenario::Direct => nchan::direct(&nchan, args.pairs, args.seconds).await,
+                Scenario::Send => {
                     eprintln!("{name}: not a pub/sub scenario; skipped for Nchan");
                     nchan.stop().await;
                     continue;

@@ -1,4 +1,4 @@
-//! The same pingpong, fan-out and idle scenarios against Nchan (nginx's pub/sub module with
+//! The same pingpong, direct, fan-out and idle scenarios against Nchan (nginx's pub/sub module with
 //! long-poll subscribers) on this machine, for comparison. Nchan keeps messages in memory
 //! only; webim stores each one durably first.
 
@@ -124,7 +124,7 @@ async fn subscribe(
     api: Api,
     channel: String,
     stop: Arc<AtomicBool>,
-    arrived: impl Fn(&[u8], Instant) + Send + 'static,
+    mut arrived: impl FnMut(&[u8], Instant) + Send + 'static,
 ) -> anyhow::Result<u64> {
     let (mut since, mut etag) = (String::new(), String::new());
     let mut received = 0;
@@ -280,6 +280,95 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
         ("rate", rate.map_or("max".into(), |r| r.to_string())),
     ];
     Ok(report("fanout", &params, m))
+}
+
+/// What one subscriber of [`direct`] saw: publishers number their messages from 0, one
+/// publisher per channel, so anything but the next number is a gap or a repeat.
+#[derive(Default)]
+struct DirectSeen {
+    latency: Latencies,
+    received: u64,
+    duplicated: u64,
+    gaps: u64,
+    next: u64,
+}
+
+/// webim's `direct` without the storing: `pairs` pairs of subscribers, each on a channel of
+/// its own, and one publisher per subscriber publishing to its peer's channel as fast as the
+/// publishes return, for `seconds`.
+pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result<Report> {
+    let api = Api::new(&nchan.base);
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let devices = pairs * 2;
+    let seen: Vec<Arc<std::sync::Mutex<DirectSeen>>> = (0..devices).map(|_| Arc::default()).collect();
+    let mut subs = JoinSet::new();
+    for (i, api) in api.dedicated_many(devices).await?.into_iter().enumerate() {
+        let seen = seen[i].clone();
+        let arrived = move |body: &[u8], at: Instant| {
+            let Some((n, sent_us)) = std::str::from_utf8(body).ok().and_then(|b| b.split_once(' ')) else { return };
+            let (Ok(n), Ok(sent_us)) = (n.parse::<u64>(), sent_us.parse::<u64>()) else { return };
+            let mut s = seen.lock().expect("one subscriber");
+            if n < s.next {
+                s.duplicated += 1;
+                return;
+            }
+            s.gaps += n - s.next;
+            s.next = n + 1;
+            s.received += 1;
+            let at_us = at.duration_since(epoch).as_micros() as u64;
+            s.latency.record(Duration::from_micros(at_us.saturating_sub(sent_us)));
+        };
+        subs.spawn(subscribe(api, format!("d{i}"), stop.clone(), arrived));
+    }
+    tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 2)).await;
+    let stop_publishing = Arc::new(AtomicBool::new(false));
+    let cpu = nchan.cpu_seconds();
+    let started = Instant::now();
+    let mut publishers = JoinSet::new();
+    for (i, api) in api.dedicated_many(devices).await?.into_iter().enumerate() {
+        // Device 2k publishes to 2k + 1 and the other way round.
+        let (channel, stop) = (format!("d{}", i ^ 1), stop_publishing.clone());
+        publishers.spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                publish(&api, &channel, format!("{n} {}", epoch.elapsed().as_micros())).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        });
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop_publishing.store(true, Ordering::Relaxed);
+    let mut sent = 0;
+    while let Some(n) = publishers.join_next().await {
+        sent += n??;
+    }
+    let send_elapsed = started.elapsed().as_secs_f64();
+    // Let the last messages arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = nchan.cpu_seconds() - cpu;
+    stop.store(true, Ordering::Relaxed);
+    subs.abort_all();
+    let mut all = DirectSeen::default();
+    for s in &seen {
+        let s = s.lock().expect("subscribers stopped");
+        all.latency.merge(&s.latency);
+        all.received += s.received;
+        all.duplicated += s.duplicated;
+        all.gaps += s.gaps;
+    }
+    let mut m = BTreeMap::new();
+    m.insert("sent".into(), sent as f64);
+    m.insert("delivered".into(), all.received as f64);
+    m.insert("delivered_msgs_per_s".into(), all.received as f64 / send_elapsed);
+    // Nchan keeps the last 64 messages of a channel: a subscriber further behind loses some.
+    m.insert("lost".into(), sent.saturating_sub(all.received) as f64);
+    m.insert("duplicated".into(), all.duplicated as f64);
+    m.insert("server_cpu_s".into(), cpu);
+    all.latency.add_to("latency", &mut m);
+    let params = [("pairs", pairs.to_string()), ("seconds", seconds.to_string())];
+    Ok(report("direct", &params, m))
 }
 
 /// `n` subscribers waiting on their own channels: memory per held poll and idle CPU.

@@ -2,6 +2,7 @@
 //! read-only connections.
 
 mod accounts;
+mod checkpoint;
 mod contacts;
 mod events;
 mod gather;
@@ -63,9 +64,8 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // The hot index pages of busy conversations stay cached (the default is 2 MiB).
         conn.pragma_update(None, "cache_size", -65536)?;
-        // Checkpoint every ~40 MB of WAL rather than 4 MB: a page changed by many commits is
-        // copied back to the database once.
-        conn.pragma_update(None, "wal_autocheckpoint", wal::AUTOCHECKPOINT_PAGES)?;
+        // The writer checkpoints, between batches (`checkpoint.rs`).
+        checkpoint::install(&conn);
         conn.pragma_update(None, "synchronous", if sync == SyncMode::Full { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint;
 use super::held::{Held, Sql};
 use super::keys::RecentKeys;
 use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
@@ -223,11 +224,16 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
                 Some(e.to_string())
             }
         };
+        let committed = error.is_none();
         let done = Done { out, replies, error };
         match &finish {
             // A send fails only once the runtime is gone, and with it everyone waiting.
             Finish::Runtime(to_runtime) => drop(to_runtime.send(done)),
             Finish::Here(sink) => done.finish(&**sink),
+        }
+        // After the answers: the batch's callers need not wait for the copying.
+        if committed && checkpoint::due() {
+            checkpoint::run(&conn);
         }
     }
 }
