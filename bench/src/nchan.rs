@@ -1,6 +1,6 @@
-//! The same pingpong, direct, fan-out and idle scenarios against Nchan (nginx's pub/sub module with
-//! long-poll subscribers) on this machine, for comparison. Nchan keeps messages in memory
-//! only; webim stores each one durably first.
+//! The same pingpong, direct, fan-out and idle scenarios against Nchan (nginx's pub/sub
+//! module with long-poll subscribers) on this machine, for comparison. Nchan keeps messages
+//! in memory only; webim stores each one durably first.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -365,6 +365,8 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     // Nchan keeps the last 64 messages of a channel: a subscriber further behind loses some.
     m.insert("lost".into(), sent.saturating_sub(all.received) as f64);
     m.insert("duplicated".into(), all.duplicated as f64);
+    // Numbers a subscriber jumped over (already among the lost, unless they came later).
+    m.insert("skipped".into(), all.gaps as f64);
     m.insert("server_cpu_s".into(), cpu);
     all.latency.add_to("latency", &mut m);
     let params = [("pairs", pairs.to_string()), ("seconds", seconds.to_string())];

@@ -5,11 +5,12 @@
 //!
 //! SQLite finds a page's newest copy in the log through a hash table per 4,096 frames, with
 //! linear probing from the slot of the page number. Every copy of the same page starts at the
-//! same slot, so the n-th copy of a page probes past the n − 1 before it. Small commits (a
-//! chat at a human pace) rewrite the same few pages each time: in ping-pong, three frames a
-//! commit, appending a frame cost ~5,200 instructions, 14 % of a round (BENCHMARKS.md,
-//! thirteenth measurement). Restarting the log empties the table. Large commits (a busy
-//! server) write many different pages and reach the page limit first, as before.
+//! same slot, so the n-th copy of a page probes past at least the n − 1 before it. Small
+//! commits (a chat at a human pace) rewrite the same few pages each time: in ping-pong, three
+//! frames a commit, appending a frame cost ~6,800 instructions, 14 % of a round
+//! (BENCHMARKS.md, thirteenth measurement). Restarting the log empties the table. Large
+//! commits (a busy server) write many different pages and reach the page limit first, as
+//! before.
 //!
 //! SQLite's own autocheckpoint runs inside the `COMMIT` that crossed its limit, so the
 //! callers of that batch waited for the copying and its two `fsync`s. Installing a log hook
@@ -25,7 +26,8 @@ use super::wal;
 
 /// Commits after which the log is started again even if it is far from full. A checkpoint of
 /// such a log copies a few distinct pages and syncs twice (the database, then the new log
-/// header with the next commit); once in 256 commits it stays out of ping-pong's p99.
+/// header with the next commit); once in 256 commits is 0.4 % of them, too few to reach a
+/// p99 of commit latencies.
 pub const COMMITS_PER_CHECKPOINT: u32 = 256;
 
 /// The log as the last commit on this thread left it.
