@@ -31,7 +31,7 @@ use super::wal;
 pub const COMMITS_PER_CHECKPOINT: u32 = 256;
 
 /// The log as the last commit on this thread left it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Log {
     /// Frames in the log after the last commit.
     frames: c_int,
@@ -94,12 +94,6 @@ mod tests {
         assert!(Log { frames: wal::AUTOCHECKPOINT_PAGES as c_int, commits: 1 }.due());
     }
 
-    /// The log's salt-1 (header bytes 16..20), which SQLite changes each time it starts the
-    /// log again from the front.
-    fn salt(db: &std::path::Path) -> [u8; 4] {
-        std::fs::read(wal::path_of(db)).unwrap()[16..20].try_into().unwrap()
-    }
-
     #[test]
     fn small_commits_start_the_log_again_and_sqlite_no_longer_checkpoints_by_itself() {
         let dir = std::env::temp_dir().join(format!("webim-ckpt-{}", std::process::id()));
@@ -116,19 +110,19 @@ mod tests {
         let insert = |conn: &Connection| conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
         run(&conn);
         insert(&conn);
-        let first = salt(&db);
+        let first = wal::salt(&db);
         for _ in 0..COMMITS_PER_CHECKPOINT - 2 {
             insert(&conn);
             assert!(!due());
         }
         insert(&conn);
         // Still the same log: nothing was checkpointed behind the hook's back.
-        assert_eq!(salt(&db), first);
+        assert_eq!(wal::salt(&db), first);
         assert!(due());
         run(&conn);
         assert!(!due());
         insert(&conn);
-        assert_ne!(salt(&db), first, "the commit after a checkpoint starts the log again");
+        assert_ne!(wal::salt(&db), first, "the commit after a checkpoint starts the log again");
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, COMMITS_PER_CHECKPOINT as i64 + 1);
         drop(conn);

@@ -58,6 +58,13 @@ pub fn preallocate(db: &Path, size: u64) -> io::Result<()> {
     file.sync_all()
 }
 
+/// Salt-1 of `db`'s WAL header (bytes 16..20), which SQLite changes each time it starts the
+/// log again from the front: tests tell a restarted log by it.
+#[cfg(test)]
+pub fn salt(db: &Path) -> [u8; 4] {
+    std::fs::read(path_of(db)).unwrap()[16..20].try_into().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
