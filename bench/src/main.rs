@@ -5,6 +5,7 @@
 mod arrivals;
 mod client;
 mod nchan;
+mod pacing;
 mod report;
 mod scenarios;
 mod server;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::arrivals::{Fanout, OnArrival};
 use crate::client::Api;
+use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
 use crate::server::{cpu_seconds, rss_bytes};
 
@@ -236,14 +237,15 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
         let (times_tx, times_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut times = Vec::with_capacity(messages);
+            let mut pacing = Pacing::new(rate);
             for i in 0..messages {
-                times.push(Instant::now());
+                let now = Instant::now();
+                pacing.sending(now);
+                times.push(now);
                 publish(&api, "fan", format!("{i}")).await?;
-                if let Some(r) = rate {
-                    let due = Duration::from_secs_f64((i + 1) as f64 / r);
-                    if due > epoch.elapsed() {
-                        tokio::time::sleep(due - epoch.elapsed()).await;
-                    }
+                let wait = pacing.delay(i + 1, Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
             }
             let _ = times_tx.send(times);

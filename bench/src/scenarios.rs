@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::arrivals::{Fanout, OnArrival};
 use crate::client::Api;
+use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
 use crate::server::{Login, Seeded, Server};
 
@@ -292,16 +293,15 @@ pub async fn fanout(
         let (api, send_times) = (owner_api, send_times.clone());
         let target = format!(r#"{{"group":{}}}"#, group.id);
         tokio::spawn(async move {
+            let mut pacing = Pacing::new(rate);
             for i in 0..messages {
+                pacing.sending(Instant::now());
                 let t = now_us(epoch);
                 send_times[i].store(t, Ordering::Relaxed);
                 api.send(&owner.token, &target, &format!("f{i}"), &format!("t{t}")).await?;
-                if let Some(r) = rate {
-                    let due = Duration::from_secs_f64((i + 1) as f64 / r);
-                    let elapsed = epoch.elapsed();
-                    if due > elapsed {
-                        tokio::time::sleep(due - elapsed).await;
-                    }
+                let wait = pacing.delay(i + 1, Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
             }
             anyhow::Ok(())
