@@ -155,6 +155,8 @@ pub struct Snapshot {
 pub struct Sent {
     /// The stored message (the earlier one when the `client_msg_id` was seen before).
     pub message: Message,
+    /// `message` as JSON ([`Message::to_json`]), which the send's answer embeds as it is.
+    pub json: String,
     /// False when the message had been stored before (an idempotent re-send).
     pub created: bool,
 }

@@ -32,7 +32,7 @@ use super::{
 };
 use crate::config::SyncMode;
 use crate::model::{
-    group_avatar_url, now_ms, ConvId, ConvRef, DeviceId, Event, EventBody, Group, JoinPolicy, Message, MessageMeta,
+    group_avatar_url, message_new_json, now_ms, ConvId, ConvRef, DeviceId, Group, JoinPolicy, Message, MessageMeta,
     NewEvent, Pos, Role, StoredEvent, Stream, UserId,
 };
 
@@ -137,8 +137,7 @@ fn message_row(conv: ConvRef) -> impl Fn(&Row<'_>) -> rusqlite::Result<Message> 
 
 /// Renders `message.new` once; every recipient gets these bytes.
 fn message_event_json(message: &Message) -> String {
-    let event = Event { ts: message.ts, body: EventBody::MessageNew { message: message.clone() } };
-    serde_json::to_string(&event).expect("events serialize")
+    message_new_json(message.ts, &message.to_json())
 }
 
 fn conv_ref_of(kind: &str, a: Option<i64>, b: Option<i64>, group: Option<i64>) -> Option<ConvRef> {
@@ -233,8 +232,10 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     };
     let meta =
         MessageMeta { conv: msg.conv, sender: msg.sender, seq, direct: matches!(msg.conv_ref, ConvRef::Direct(..)) };
-    ctx.publish(pos, Stream::Conv(msg.conv), message_event_json(&message), Some(meta));
-    Ok(Sent { message, created: true })
+    // Rendered once, for the event every recipient gets and for the sender's answer.
+    let json = message.to_json();
+    ctx.publish(pos, Stream::Conv(msg.conv), message_new_json(ts, &json), Some(meta));
+    Ok(Sent { message, json, created: true })
 }
 
 /// The message an earlier send with the same `client_msg_id` stored as `id`, if it is still
@@ -254,7 +255,8 @@ fn earlier_send(ctx: &mut Ctx<'_, '_>, msg: &NewMessage, id: i64) -> StoreResult
         return Err(StoreError::Conflict("client_msg_id"));
     }
     message.conversation_id = msg.conv_ref.to_string();
-    Ok(Some(Sent { message, created: false }))
+    let json = message.to_json();
+    Ok(Some(Sent { message, json, created: false }))
 }
 
 #[cfg(test)]
