@@ -34,7 +34,7 @@ pub struct PollParams {
 impl PollParams {
     /// Reads a query without escapes, repeated names or bad numbers — what clients send on
     /// every poll — or `None`, to leave the rest (and its error) to the general decoder. The
-    /// general one decoded each name and value through a `Cow` and a UTF-8 check: ~5 % of
+    /// general one decoded each name and value through a `Cow` and a UTF-8 check: ~4 % of
     /// the instructions of a fan-out delivery (BENCHMARKS.md, fourteenth measurement).
     fn from_plain_query(query: &str) -> Option<PollParams> {
         if query.contains(['%', '+']) {
