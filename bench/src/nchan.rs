@@ -243,10 +243,7 @@ pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option
                 pacing.sending(now);
                 times.push(now);
                 publish(&api, "fan", format!("{i}")).await?;
-                let wait = pacing.delay(i + 1, Instant::now());
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
+                pacing.pause(i + 1).await;
             }
             let _ = times_tx.send(times);
             anyhow::Ok(())

@@ -29,6 +29,15 @@ impl Pacing {
             _ => Duration::ZERO,
         }
     }
+
+    /// Waits until the next send is due, once `sent` messages went out; without a rate, or
+    /// when behind, not at all (not even a timer's turn).
+    pub async fn pause(&self, sent: usize) {
+        let wait = self.delay(sent, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 #[cfg(test)]

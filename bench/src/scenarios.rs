@@ -299,10 +299,7 @@ pub async fn fanout(
                 let t = now_us(epoch);
                 send_times[i].store(t, Ordering::Relaxed);
                 api.send(&owner.token, &target, &format!("f{i}"), &format!("t{t}")).await?;
-                let wait = pacing.delay(i + 1, Instant::now());
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
+                pacing.pause(i + 1).await;
             }
             anyhow::Ok(())
         })

@@ -1,9 +1,8 @@
 //! The message connection route.
 
-use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -12,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Query;
+use super::rendered;
 use crate::chat::{format_cursor, Auth, Batch, Chat};
 use crate::model::Event;
 
@@ -85,11 +85,7 @@ pub struct PollAnswer {
         (status = 401, body = ErrorBody), (status = 410, description = "cursor expired: resync", body = ErrorBody)))]
 pub async fn poll(State(chat): State<Chat>, auth: Auth, p: PollParams) -> ApiResult<Response> {
     let batch = chat.poll(&auth, p.cursor.as_deref(), p.timeout).await?;
-    // Made here with its one header: `(headers, String)` set `text/plain` first and then
-    // replaced it, two header-map inserts on every answer.
-    let mut answer = Response::new(Body::from(render(&batch)));
-    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(answer)
+    Ok(rendered::json(StatusCode::OK, render(&batch)))
 }
 
 /// Joins the events' stored JSON without parsing it again: each event was rendered once,

@@ -1,8 +1,7 @@
 //! Routes for messages and conversations.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -11,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Json, Path, Query};
+use super::rendered;
 use crate::chat::{format_cursor, Auth, Chat, Target};
 use crate::model::{Conversation, Message};
 
@@ -117,10 +117,7 @@ fn message_answer(status: StatusCode, message_json: &str) -> Response {
     body.push_str(r#"{"message":"#);
     body.push_str(message_json);
     body.push('}');
-    let mut answer = Response::new(Body::from(body));
-    *answer.status_mut() = status;
-    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    answer
+    rendered::json(status, body)
 }
 
 /// # `GET /api/v1/conversations`
@@ -177,6 +174,8 @@ pub async fn recall(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
     #[tokio::test]

@@ -14,6 +14,7 @@ mod groups;
 mod messages;
 mod openapi;
 mod profile;
+mod rendered;
 mod web;
 
 use axum::body::Body;

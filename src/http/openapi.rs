@@ -46,10 +46,8 @@ pub fn document() -> String {
 /// `GET /api/openapi.json`.
 pub fn router() -> Router<Chat> {
     let doc = document();
-    Router::new().route(
-        "/api/openapi.json",
-        get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }),
-    )
+    Router::new()
+        .route("/api/openapi.json", get(move || async move { super::rendered::json(axum::http::StatusCode::OK, doc) }))
 }
 
 #[cfg(test)]
