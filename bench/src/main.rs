@@ -75,19 +75,24 @@ struct Args {
     /// Concurrent connections in `baseline`.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// What to drive: webim, or Nchan (nginx) for comparison (baseline, pingpong, direct,
-    /// fanout and idle only).
+    /// What to drive: webim, or for comparison Nchan (nginx) or the bare hyper relay
+    /// (baseline, pingpong, direct, fanout and idle only).
     #[arg(long, value_enum, default_value = "webim")]
     target: Target,
-    /// Port for the Nchan target.
+    /// Port for the Nchan and relay targets.
     #[arg(long, default_value_t = 18_990)]
     nchan_port: u16,
+    /// The `hyper-relay` binary, for `--target relay`.
+    #[arg(long, default_value = "target/release/hyper-relay")]
+    relay: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Target {
     Webim,
     Nchan,
+    /// `hyper-relay`: Nchan's protocol on bare hyper, storing nothing (the floor for webim).
+    Relay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,10 +114,15 @@ async fn main() -> anyhow::Result<()> {
     let mut reports: Vec<Report> = Vec::new();
     for scenario in &args.scenarios {
         let name = format!("{scenario:?}").to_lowercase();
-        if args.target == Target::Nchan {
-            let nchan =
-                nchan::Nchan::start(&fresh_dir(&args.work_dir, "nchan")?, args.nchan_port, args.server_cpu).await?;
-            eprintln!("{name}: running against Nchan at {} …", nchan.base);
+        if args.target != Target::Webim {
+            let dir = fresh_dir(&args.work_dir, "nchan")?;
+            let nchan = if args.target == Target::Relay {
+                nchan::Nchan::start_relay(&args.relay, &dir, args.nchan_port, args.server_cpu).await?
+            } else {
+                nchan::Nchan::start(&dir, args.nchan_port, args.server_cpu).await?
+            };
+            let target = format!("{:?}", args.target).to_lowercase();
+            eprintln!("{name}: running against {target} at {} …", nchan.base);
             let report = match scenario {
                 Scenario::Baseline => {
                     let api = Api::new(&nchan.base);
@@ -123,14 +133,14 @@ async fn main() -> anyhow::Result<()> {
                 Scenario::Idle => nchan::idle(&nchan, args.idle, args.seconds).await,
                 Scenario::Direct => nchan::direct(&nchan, args.pairs, args.seconds).await,
                 Scenario::Send => {
-                    eprintln!("{name}: not a pub/sub scenario; skipped for Nchan");
+                    eprintln!("{name}: not a pub/sub scenario; skipped for {target}");
                     nchan.stop().await;
                     continue;
                 }
             };
             nchan.stop().await;
             let mut report = report?;
-            report.params.insert("target".into(), "nchan".into());
+            report.params.insert("target".into(), target);
             reports.push(report);
             continue;
         }

@@ -21,12 +21,14 @@ use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
 use crate::server::{cpu_seconds, rss_bytes};
 
-/// A running nginx with Nchan.
+/// A running nginx with Nchan, or the bare hyper relay that speaks the same protocol.
 pub struct Nchan {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     dir: PathBuf,
+    /// The relay is one process; nginx a master and its worker.
+    single: bool,
 }
 
 impl Nchan {
@@ -69,20 +71,49 @@ impl Nchan {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
+        Self::answering(child, port, dir, false).await
+    }
+
+    /// Starts `bin` (the `hyper-relay` binary, pinned to `cpu` when given) on `port`.
+    pub async fn start_relay(bin: &Path, dir: &Path, port: u16, cpu: Option<usize>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut t = Command::new("taskset");
+                t.arg("-c").arg(c.to_string()).arg(bin);
+                t
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Self::answering(child, port, dir, true).await
+    }
+
+    /// Waits until the server just started answers its health check.
+    async fn answering(child: Child, port: u16, dir: &Path, single: bool) -> anyhow::Result<Self> {
         let base = format!("http://127.0.0.1:{port}");
         let api = Api::new(&base);
         for _ in 0..100 {
             if api.health().await.is_ok() {
-                return Ok(Nchan { child, base, dir: dir.to_owned() });
+                return Ok(Nchan { child, base, dir: dir.to_owned(), single });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("nginx did not answer on {base}")
+        bail!("the pub/sub server did not answer on {base}")
     }
 
-    /// The worker's pid: the process whose parent is the master.
+    /// The worker's pid: the process whose parent is the master (the relay is its own).
     fn worker_pid(&self) -> Option<u32> {
         let master = self.child.id()?;
+        if self.single {
+            return Some(master);
+        }
         std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -93,7 +124,11 @@ impl Nchan {
 
     /// CPU seconds of master and worker.
     pub fn cpu_seconds(&self) -> f64 {
-        self.child.id().and_then(cpu_seconds).unwrap_or(0.0) + self.worker_pid().and_then(cpu_seconds).unwrap_or(0.0)
+        let master = self.child.id().and_then(cpu_seconds).unwrap_or(0.0);
+        if self.single {
+            return master;
+        }
+        master + self.worker_pid().and_then(cpu_seconds).unwrap_or(0.0)
     }
 
     /// Resident memory of the worker.
@@ -323,6 +358,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 2)).await;
     let stop_publishing = Arc::new(AtomicBool::new(false));
     let cpu = nchan.cpu_seconds();
+    let own_cpu = crate::scenarios::own_cpu_seconds();
     let started = Instant::now();
     let mut publishers = JoinSet::new();
     for (i, api) in api.dedicated_many(devices).await?.into_iter().enumerate() {
@@ -347,6 +383,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     // Let the last messages arrive.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = nchan.cpu_seconds() - cpu;
+    let own_cpu = crate::scenarios::own_cpu_seconds() - own_cpu;
     stop.store(true, Ordering::Relaxed);
     subs.abort_all();
     let mut all = DirectSeen::default();
@@ -367,6 +404,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     // Numbers a subscriber jumped over (already among the lost, unless they came later).
     m.insert("skipped".into(), all.gaps as f64);
     m.insert("server_cpu_s".into(), cpu);
+    m.insert("generator_cpu_s".into(), own_cpu);
     all.latency.add_to("latency", &mut m);
     let params = [("pairs", pairs.to_string()), ("seconds", seconds.to_string())];
     Ok(report("direct", &params, m))
