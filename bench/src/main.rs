@@ -76,10 +76,10 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// What to drive: webim, or for comparison Nchan (nginx) or the bare hyper relay
-    /// (baseline, pingpong, direct, fanout and idle only).
+    /// (baseline, pingpong, direct, fanout and idle only; both keep messages in memory only).
     #[arg(long, value_enum, default_value = "webim")]
     target: Target,
-    /// Port for the Nchan and relay targets.
+    /// Port for the Nchan target (the relay takes a free one).
     #[arg(long, default_value_t = 18_990)]
     nchan_port: u16,
     /// The `hyper-relay` binary, for `--target relay`.
@@ -91,7 +91,7 @@ struct Args {
 enum Target {
     Webim,
     Nchan,
-    /// `hyper-relay`: Nchan's protocol on bare hyper, storing nothing (the floor for webim).
+    /// `hyper-relay`: Nchan's protocol on bare hyper, nothing stored durably (the floor).
     Relay,
 }
 
@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         if args.target != Target::Webim {
             let dir = fresh_dir(&args.work_dir, "nchan")?;
             let nchan = if args.target == Target::Relay {
-                nchan::Nchan::start_relay(&args.relay, &dir, args.nchan_port, args.server_cpu).await?
+                nchan::Nchan::start_relay(&args.relay, &dir, args.server_cpu).await?
             } else {
                 nchan::Nchan::start(&dir, args.nchan_port, args.server_cpu).await?
             };

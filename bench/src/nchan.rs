@@ -1,6 +1,7 @@
 //! The same pingpong, direct, fan-out and idle scenarios against Nchan (nginx's pub/sub
-//! module with long-poll subscribers) on this machine, for comparison. Nchan keeps messages
-//! in memory only; webim stores each one durably first.
+//! module with long-poll subscribers) on this machine, for comparison, or against
+//! `hyper-relay` (`bin/hyper-relay.rs`), which speaks the same protocol on bare hyper. Both
+//! keep messages in memory only; webim stores each one durably first.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,11 +72,12 @@ impl Nchan {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        Self::answering(child, port, dir, false).await
+        let base = format!("http://127.0.0.1:{port}");
+        Self::answering(child, base, dir, false).await
     }
 
-    /// Starts `bin` (the `hyper-relay` binary, pinned to `cpu` when given) on `port`.
-    pub async fn start_relay(bin: &Path, dir: &Path, port: u16, cpu: Option<usize>) -> anyhow::Result<Self> {
+    /// Starts `bin` (the `hyper-relay` binary, pinned to `cpu` when given) on a free port.
+    pub async fn start_relay(bin: &Path, dir: &Path, cpu: Option<usize>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut cmd = match cpu {
             Some(c) => {
@@ -85,21 +87,30 @@ impl Nchan {
             }
             None => Command::new(bin),
         };
-        let child = cmd
-            .arg(port.to_string())
-            .stdout(Stdio::null())
+        let mut child = cmd
+            .arg("0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        Self::answering(child, port, dir, true).await
+        // Its first line names the address it took.
+        let stdout = child.stdout.take().context("the relay's output")?;
+        let (mut line, mut stdout) = (String::new(), tokio::io::BufReader::new(stdout));
+        let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line);
+        tokio::time::timeout(Duration::from_secs(10), read).await.context("the relay did not start in 10 s")??;
+        let addr = line.trim().strip_prefix("listening on ").with_context(|| format!("the relay said {line:?}"))?;
+        Self::answering(child, format!("http://{addr}"), dir, true).await
     }
 
-    /// Waits until the server just started answers its health check.
-    async fn answering(child: Child, port: u16, dir: &Path, single: bool) -> anyhow::Result<Self> {
-        let base = format!("http://127.0.0.1:{port}");
+    /// Waits until the server just started answers its health check; fails at once if it
+    /// exits (its port taken, say), rather than drive whatever else answers there.
+    async fn answering(mut child: Child, base: String, dir: &Path, single: bool) -> anyhow::Result<Self> {
         let api = Api::new(&base);
         for _ in 0..100 {
+            if let Some(status) = child.try_wait()? {
+                bail!("the pub/sub server exited ({status}) before answering on {base}");
+            }
             if api.health().await.is_ok() {
                 return Ok(Nchan { child, base, dir: dir.to_owned(), single });
             }
@@ -122,7 +133,7 @@ impl Nchan {
         })
     }
 
-    /// CPU seconds of master and worker.
+    /// CPU seconds of nginx's master and worker, or of the relay.
     pub fn cpu_seconds(&self) -> f64 {
         let master = self.child.id().and_then(cpu_seconds).unwrap_or(0.0);
         if self.single {
@@ -131,15 +142,16 @@ impl Nchan {
         master + self.worker_pid().and_then(cpu_seconds).unwrap_or(0.0)
     }
 
-    /// Resident memory of the worker.
+    /// Resident memory of nginx's worker, or of the relay.
     pub fn rss_bytes(&self) -> u64 {
         self.worker_pid().and_then(rss_bytes).unwrap_or(0)
     }
 
-    /// Stops nginx: TERM lets the master take its worker down too (a killed master would
-    /// leave the worker holding the port).
+    /// Stops the server. For nginx, TERM lets the master take its worker down too (a killed
+    /// master would leave the worker holding the port).
     pub async fn stop(mut self) {
-        let worker = self.worker_pid();
+        // The relay has no worker; its own pid, once reaped, could belong to anything.
+        let worker = if self.single { None } else { self.worker_pid() };
         if let Some(master) = self.child.id() {
             let _ = Command::new("kill").arg("-TERM").arg(master.to_string()).status().await;
         }
@@ -180,7 +192,7 @@ async fn subscribe(
                 arrived(&body, at);
             }
             StatusCode::NOT_MODIFIED | StatusCode::REQUEST_TIMEOUT => {}
-            other => bail!("nchan subscriber got {other}"),
+            other => bail!("a subscriber got {other}"),
         }
     }
     Ok(received)
@@ -189,14 +201,14 @@ async fn subscribe(
 async fn publish(api: &Api, channel: &str, body: String) -> anyhow::Result<()> {
     let (status, _, _) = api.call_with(Method::POST, &format!("/pub?id={channel}"), None, Some(body), &[]).await?;
     if !status.is_success() {
-        bail!("nchan publish answered {status}");
+        bail!("a publish was answered {status}");
     }
     Ok(())
 }
 
+/// A report; `main` adds which target it was.
 fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>) -> Report {
-    let mut params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    params.insert("target".into(), "nchan".into());
+    let params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     Report { scenario: name.into(), params, metrics }
 }
 
@@ -357,11 +369,13 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     }
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 2)).await;
     let stop_publishing = Arc::new(AtomicBool::new(false));
+    // Connected before the clock starts, as in webim's `direct`.
+    let clients = api.dedicated_many(devices).await?;
     let cpu = nchan.cpu_seconds();
     let own_cpu = crate::scenarios::own_cpu_seconds();
     let started = Instant::now();
     let mut publishers = JoinSet::new();
-    for (i, api) in api.dedicated_many(devices).await?.into_iter().enumerate() {
+    for (i, api) in clients.into_iter().enumerate() {
         // Device 2k publishes to 2k + 1 and the other way round.
         let (channel, stop) = (format!("d{}", i ^ 1), stop_publishing.clone());
         publishers.spawn(async move {
@@ -380,6 +394,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
         sent += n??;
     }
     let send_elapsed = started.elapsed().as_secs_f64();
+    let (cpu_sending, own_cpu_sending) = (nchan.cpu_seconds() - cpu, crate::scenarios::own_cpu_seconds() - own_cpu);
     // Let the last messages arrive.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = nchan.cpu_seconds() - cpu;
@@ -405,6 +420,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     m.insert("skipped".into(), all.gaps as f64);
     m.insert("server_cpu_s".into(), cpu);
     m.insert("generator_cpu_s".into(), own_cpu);
+    crate::scenarios::insert_sending_shares(&mut m, send_elapsed, cpu_sending, own_cpu_sending);
     all.latency.add_to("latency", &mut m);
     let params = [("pairs", pairs.to_string()), ("seconds", seconds.to_string())];
     Ok(report("direct", &params, m))

@@ -104,6 +104,14 @@ async fn hold(
     Ok(seen)
 }
 
+/// How busy each side was while the senders were sending (the run's CPU totals also count
+/// the seconds after, while the last messages arrive): a share near 1 is the limit.
+pub fn insert_sending_shares(m: &mut BTreeMap<String, f64>, sending_s: f64, server_cpu_s: f64, generator_cpu_s: f64) {
+    m.insert("sending_s".into(), sending_s);
+    m.insert("server_busy_while_sending".into(), server_cpu_s / sending_s);
+    m.insert("generator_busy_while_sending".into(), generator_cpu_s / sending_s);
+}
+
 /// The generator's own CPU seconds so far: it shares the machine, and when it is saturated
 /// its queueing is in the figures.
 pub fn own_cpu_seconds() -> f64 {
@@ -218,6 +226,7 @@ pub async fn direct(
         send_round_trip.merge(&r??);
     }
     let send_elapsed = started.elapsed().as_secs_f64();
+    let (cpu_sending, own_cpu_sending) = (server.cpu_seconds() - cpu, own_cpu_seconds() - own_cpu);
     // Let the last messages arrive, then stop the polls.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = server.cpu_seconds() - cpu;
@@ -249,6 +258,7 @@ pub async fn direct(
     m.insert("poll_answers_per_delivered".into(), all.polls as f64 / all.received.max(1) as f64);
     m.insert("events_per_delivered".into(), all.events as f64 / all.received.max(1) as f64);
     m.insert("generator_cpu_s".into(), own_cpu);
+    insert_sending_shares(&mut m, send_elapsed, cpu_sending, own_cpu_sending);
     all.latency.add_to("latency", &mut m);
     m.insert("late_messages".into(), all.late as f64);
     m.insert("devices_with_late_messages".into(), devices_late as f64);

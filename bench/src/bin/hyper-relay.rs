@@ -1,12 +1,17 @@
 //! `hyper-relay`: the least a hyper server can do in the generator's pub/sub scenarios, as a
 //! floor for webim. It speaks the part of Nchan's protocol that `webim-bench --target nchan`
 //! uses (`POST /pub?id=C`, a long-poll `GET /sub?id=C` that follows `Etag`, `GET /health`)
-//! on the same runtime and connection set-up as webim (one thread, plain HTTP/1.1), and does
-//! nothing else: no routing framework, no tokens, no JSON, no storage. What it reaches in a
-//! scenario is what hyper and tokio leave for everything webim adds.
+//! on the same kind of runtime, connections and allocator as webim (one thread, plain
+//! HTTP/1.1, jemalloc), and does nothing else: no routing framework, no tokens, no JSON, no
+//! durable storage. What it reaches in a scenario is what hyper and tokio leave for
+//! everything webim adds. (webim also tunes jemalloc to give memory back after a burst; the
+//! relay does not, so its `idle` memory is not a floor for webim's.)
 //!
 //! Unlike Nchan it keeps every message of a channel (a benchmark run's worth, in memory), so
 //! a subscriber that falls behind loses nothing and a run's loss check holds at any size.
+//!
+//! Usage: `hyper-relay [PORT]` (0, the default, takes a free port); it prints
+//! `listening on ADDR` once it listens.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,13 +22,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ETAG, LAST_MODIFIED};
+use hyper::header::{HeaderValue, ETAG, LAST_MODIFIED};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+// As in webim, so the allocator is not a difference between the two.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Longest hold of a poll, as Nchan's `nchan_subscriber_timeout`.
 const HOLD: Duration = Duration::from_secs(90);
@@ -62,6 +71,38 @@ fn channel_of<B>(req: &Request<B>) -> Option<String> {
     req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("id=")).map(str::to_owned)
 }
 
+/// Appends `body` to channel `id` and wakes its polls; the channel's message count after.
+fn publish(channels: &Channels, id: String, body: Bytes) -> usize {
+    let mut all = channels.borrow_mut();
+    let channel = all.entry(id).or_default();
+    channel.messages.push(body);
+    channel.arrived.notify_waiters();
+    channel.messages.len()
+}
+
+/// The message after number `after` on channel `id`, waiting for it until `hold` has passed
+/// (then `None`).
+async fn next_message(channels: &Channels, id: &str, after: Option<u64>, hold: Duration) -> Option<(u64, Bytes)> {
+    let deadline = tokio::time::Instant::now() + hold;
+    loop {
+        // The channel's `Notify` is taken out (an `Rc`) so the borrow of the map ends before
+        // the wait; the `Notified` is made before any await, so a publish between the check
+        // and the wait still wakes it (it counts every `notify_waiters` from its creation).
+        let arrived = {
+            let mut all = channels.borrow_mut();
+            let channel = all.entry(id.to_owned()).or_default();
+            if let Some(found) = channel.after(after) {
+                return Some(found);
+            }
+            channel.arrived.clone()
+        };
+        let notified = arrived.notified();
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return None;
+        }
+    }
+}
+
 async fn handle(channels: Channels, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() == "/health" {
         return Ok(answer(StatusCode::OK, Bytes::from_static(b"ok")));
@@ -74,46 +115,49 @@ async fn handle(channels: Channels, req: Request<Incoming>) -> Result<Response<F
             let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
                 return Ok(answer(StatusCode::BAD_REQUEST, Bytes::from_static(b"body not read")));
             };
-            let mut all = channels.borrow_mut();
-            let channel = all.entry(id).or_default();
-            channel.messages.push(body);
-            channel.arrived.notify_waiters();
-            Ok(answer(StatusCode::CREATED, Bytes::from(format!("queued messages: {}\n", channel.messages.len()))))
+            // A copy of its own: the collected body may share, and so keep, hyper's whole
+            // read buffer.
+            let kept = publish(&channels, id, Bytes::copy_from_slice(&body));
+            Ok(answer(StatusCode::CREATED, Bytes::from(format!("queued messages: {kept}\n"))))
         }
         (Method::GET, "/sub") => {
             let after = req.headers().get("if-none-match").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            let deadline = tokio::time::Instant::now() + HOLD;
-            loop {
-                let arrived = {
-                    let mut all = channels.borrow_mut();
-                    let channel = all.entry(id.clone()).or_default();
-                    if let Some((n, body)) = channel.after(after) {
-                        let mut r = answer(StatusCode::OK, body);
-                        r.headers_mut().insert(ETAG, n.into());
-                        r.headers_mut().insert(LAST_MODIFIED, SINCE.parse().expect("a valid header"));
-                        return Ok(r);
-                    }
-                    channel.arrived.clone()
-                };
-                let notified = arrived.notified();
-                if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                    return Ok(answer(StatusCode::NOT_MODIFIED, Bytes::new()));
+            Ok(match next_message(&channels, &id, after, HOLD).await {
+                Some((n, body)) => {
+                    let mut r = answer(StatusCode::OK, body);
+                    r.headers_mut().insert(ETAG, n.into());
+                    r.headers_mut().insert(LAST_MODIFIED, HeaderValue::from_static(SINCE));
+                    r
                 }
-            }
+                None => answer(StatusCode::NOT_MODIFIED, Bytes::new()),
+            })
         }
         _ => Ok(answer(StatusCode::NOT_FOUND, Bytes::from_static(b"not found"))),
     }
 }
 
 fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::args().nth(1).unwrap_or_else(|| "18991".into()).parse()?;
+    let port: u16 = std::env::args().nth(1).unwrap_or_else(|| "0".into()).parse()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        // The generator reads this line for the address, rather than trusting that whatever
+        // answers on a port is this process.
+        println!("listening on {}", listener.local_addr()?);
+        std::io::Write::flush(&mut std::io::stdout())?;
         let channels = Channels::default();
         loop {
-            let (tcp, _) = listener.accept().await?;
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    eprintln!("hyper-relay: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // As webim does: small answers leave at once rather than wait for Nagle's timer.
             let _ = tcp.set_nodelay(true);
             let channels = channels.clone();
             tokio::task::spawn_local(async move {
@@ -140,6 +184,28 @@ mod tests {
         assert_eq!(c.after(Some(0)), Some((1, Bytes::from("1"))));
         assert_eq!(c.after(Some(2)), None);
         assert_eq!(c.after(Some(u64::MAX)), None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_held_poll_is_answered_by_the_next_publish_or_after_the_hold() {
+        let hold = Duration::from_millis(50);
+        let channels = Channels::default();
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let waiting = {
+                    let channels = channels.clone();
+                    tokio::task::spawn_local(async move { next_message(&channels, "c", None, hold).await })
+                };
+                tokio::task::yield_now().await;
+                assert_eq!(publish(&channels, "c".into(), Bytes::from("hi")), 1);
+                assert_eq!(waiting.await.expect("the poll ran"), Some((0, Bytes::from("hi"))));
+                // Nothing after message 0: the poll ends empty once the hold has passed.
+                let started = std::time::Instant::now();
+                assert_eq!(next_message(&channels, "c", Some(0), hold).await, None);
+                assert!(started.elapsed() >= hold);
+            })
+            .await;
     }
 
     #[test]
