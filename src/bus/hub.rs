@@ -1,6 +1,6 @@
 //! The in-process router: keeps who-receives-what (memberships, friendships), a bounded
-//! in-memory inbox of recent events per active user, and one watch channel per user that
-//! wakes that user's held polls. A held poll costs no CPU and no query while it waits.
+//! in-memory inbox of recent events per active user, and one notifier per user that wakes
+//! that user's held polls. A held poll costs no CPU and no query while it waits.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::fast_map::{FastMap, FastSet};
 use crate::model::{ConvId, ConvRef, Pos, StoredEvent, Stream, UserId};
@@ -40,7 +40,11 @@ struct State {
 struct Inbox {
     events: VecDeque<Arc<StoredEvent>>,
     covered_from: Pos,
-    wake: watch::Sender<Pos>,
+    /// A plain `Notify` rather than a `watch` channel: a poll needs to know only that
+    /// something came, and a watch wakes through eight notifiers, locking each, for every
+    /// send (~600 instructions a delivery in a fan-out, BENCHMARKS.md, fifteenth
+    /// measurement).
+    wake: Arc<Notify>,
     used: Instant,
 }
 
@@ -112,16 +116,17 @@ impl Hub {
         subs
     }
 
-    /// A receiver that changes whenever an event for `user` is committed. Subscribe before
-    /// reading, so an event committed in between still wakes the reader.
-    pub fn watch(&self, user: UserId) -> watch::Receiver<Pos> {
+    /// What wakes `user`'s polls whenever an event for them is committed. Make its
+    /// `notified()` before reading: it counts every wake-up from its making, so an event
+    /// committed in between still ends the wait. Holding it keeps the user's inbox.
+    pub fn watch(&self, user: UserId) -> Arc<Notify> {
         let mut st = self.state.lock();
         // The head is read under the lock: commits advance it under the same lock, so a new
         // inbox never claims to cover an event it did not receive.
         let head = self.head();
         let inbox = st.inbox(user, head);
         inbox.used = Instant::now();
-        inbox.wake.subscribe()
+        inbox.wake.clone()
     }
 
     /// The user's events after `after`, at most `limit`, from memory.
@@ -142,7 +147,8 @@ impl Hub {
     /// number of active users, not the number of messages.
     pub fn trim(&self, idle: Duration) {
         let mut st = self.state.lock();
-        st.inboxes.retain(|_, inbox| inbox.wake.receiver_count() > 0 || inbox.used.elapsed() < idle);
+        // A poll holding the notifier is a second owner of it.
+        st.inboxes.retain(|_, inbox| Arc::strong_count(&inbox.wake) > 1 || inbox.used.elapsed() < idle);
     }
 }
 
@@ -153,7 +159,7 @@ impl State {
         self.inboxes.entry(user).or_insert_with(|| Inbox {
             events: VecDeque::new(),
             covered_from: head,
-            wake: watch::channel(head).0,
+            wake: Arc::default(),
             used: Instant::now(),
         })
     }
@@ -255,7 +261,7 @@ impl CommitSink for Hub {
         touched.dedup();
         for u in touched {
             if let Some(inbox) = st.inboxes.get(&u) {
-                inbox.wake.send_replace(head);
+                inbox.wake.notify_waiters();
             }
         }
     }
@@ -317,12 +323,15 @@ mod tests {
     fn a_committed_event_wakes_the_watcher_and_older_cursors_miss() {
         let hub = Hub::default();
         commit(&hub, vec![event(5, Stream::User(9))], vec![]);
-        let mut rx = hub.watch(1);
+        let wake = hub.watch(1);
+        let mut woken = std::pin::pin!(wake.notified());
         assert!(matches!(hub.read(1, 3, 10), Read::Miss(5)));
-        commit(&hub, vec![event(6, Stream::User(1))], vec![]);
-        assert!(rx.has_changed().unwrap());
-        assert_eq!(*rx.borrow_and_update(), 6);
-        assert_eq!(positions(hub.read(1, 5, 10)), (vec![6], false));
+        commit(&hub, vec![event(7, Stream::User(2))], vec![]);
+        assert!(!woken.as_mut().enable(), "an event for someone else wakes no one");
+        commit(&hub, vec![event(8, Stream::User(1))], vec![]);
+        // Made before the commit and never polled, it is ready all the same.
+        assert!(woken.as_mut().enable());
+        assert_eq!(positions(hub.read(1, 5, 10)), (vec![8], false));
     }
 
     #[test]

@@ -148,10 +148,11 @@ impl Chat {
         let limit = self.config().poll_batch_limit;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut shutdown = self.inner.shutdown.clone();
-        let mut wake = self.hub().watch(user);
+        let wake = self.hub().watch(user);
         let mut after = cursor;
         loop {
-            wake.borrow_and_update();
+            // Made before the read, so an event committed while reading still ends the wait.
+            let woken = wake.notified();
             let (events, more) = match self.hub().read(user, after, limit) {
                 Read::Events(events, more) => (events, more),
                 Read::Miss(covered_from) => {
@@ -179,7 +180,7 @@ impl Chat {
                 return Ok(Batch { cursor, events, more: false });
             }
             tokio::select! {
-                changed = wake.changed() => if changed.is_err() { return Ok(Batch { cursor, events, more: false }) },
+                () = woken => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(Batch { cursor, events, more: false }),
                 _ = &mut cancelled => return Ok(Batch { cursor, events, more: false }),
                 _ = shutdown.changed() => return Ok(Batch { cursor, events, more: false }),
