@@ -43,7 +43,8 @@ struct Inbox {
     /// A plain `Notify` rather than a `watch` channel: a poll needs to know only that
     /// something came, and a watch wakes through eight notifiers, locking each, for every
     /// send (~600 instructions a delivery in a fan-out, BENCHMARKS.md, fifteenth
-    /// measurement).
+    /// measurement). An inbox must never be removed or replaced while a poll holds this
+    /// (`strong_count > 1`): the poll could not learn that its notifier is gone.
     wake: Arc<Notify>,
     used: Instant,
 }
@@ -324,13 +325,15 @@ mod tests {
         let hub = Hub::default();
         commit(&hub, vec![event(5, Stream::User(9))], vec![]);
         let wake = hub.watch(1);
-        let mut woken = std::pin::pin!(wake.notified());
+        // As a poll does: made before its read, polled only after the commit.
+        let mut unpolled = std::pin::pin!(wake.notified());
+        let mut waiting = std::pin::pin!(wake.notified());
         assert!(matches!(hub.read(1, 3, 10), Read::Miss(5)));
         commit(&hub, vec![event(7, Stream::User(2))], vec![]);
-        assert!(!woken.as_mut().enable(), "an event for someone else wakes no one");
+        assert!(!waiting.as_mut().enable(), "an event for someone else wakes no one");
         commit(&hub, vec![event(8, Stream::User(1))], vec![]);
-        // Made before the commit and never polled, it is ready all the same.
-        assert!(woken.as_mut().enable());
+        assert!(waiting.as_mut().enable());
+        assert!(unpolled.as_mut().enable(), "a wake-up before the first poll is not lost");
         assert_eq!(positions(hub.read(1, 5, 10)), (vec![8], false));
     }
 
