@@ -115,13 +115,13 @@ async fn main() -> anyhow::Result<()> {
     for scenario in &args.scenarios {
         let name = format!("{scenario:?}").to_lowercase();
         if args.target != Target::Webim {
-            let dir = fresh_dir(&args.work_dir, "nchan")?;
+            let target = format!("{:?}", args.target).to_lowercase();
+            let dir = fresh_dir(&args.work_dir, &target)?;
             let nchan = if args.target == Target::Relay {
                 nchan::Nchan::start_relay(&args.relay, &dir, args.server_cpu).await?
             } else {
                 nchan::Nchan::start(&dir, args.nchan_port, args.server_cpu).await?
             };
-            let target = format!("{:?}", args.target).to_lowercase();
             eprintln!("{name}: running against {target} at {} …", nchan.base);
             let report = match scenario {
                 Scenario::Baseline => {

@@ -20,7 +20,7 @@ use crate::arrivals::{Fanout, OnArrival};
 use crate::client::Api;
 use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
-use crate::server::{cpu_seconds, rss_bytes};
+use crate::server::{cpu_seconds, pinned, rss_bytes};
 
 /// A running nginx with Nchan, or the bare hyper relay that speaks the same protocol.
 pub struct Nchan {
@@ -55,15 +55,7 @@ impl Nchan {
                 tmp = dir.display(),
             ),
         )?;
-        let mut cmd = match cpu {
-            Some(c) => {
-                let mut t = Command::new("taskset");
-                t.arg("-c").arg(c.to_string()).arg("nginx");
-                t
-            }
-            None => Command::new("nginx"),
-        };
-        let child = cmd
+        let child = pinned("nginx", cpu)
             .arg("-c")
             .arg(&conf)
             .arg("-p")
@@ -79,15 +71,7 @@ impl Nchan {
     /// Starts `bin` (the `hyper-relay` binary, pinned to `cpu` when given) on a free port.
     pub async fn start_relay(bin: &Path, dir: &Path, cpu: Option<usize>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let mut cmd = match cpu {
-            Some(c) => {
-                let mut t = Command::new("taskset");
-                t.arg("-c").arg(c.to_string()).arg(bin);
-                t
-            }
-            None => Command::new(bin),
-        };
-        let mut child = cmd
+        let mut child = pinned(bin, cpu)
             .arg("0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -41,6 +41,19 @@ pub struct Seeded {
     pub idle: Vec<Login>,
 }
 
+/// A command running `bin`, pinned to core `cpu` by `taskset` when given (which execs it,
+/// so the child's pid is `bin`'s).
+pub fn pinned(bin: impl AsRef<std::ffi::OsStr>, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// A running `webim serve`.
 pub struct Server {
     child: Child,
@@ -75,14 +88,7 @@ impl Launch {
 
     /// Starts `webim serve` on a free port and waits until it listens.
     pub async fn start(&self) -> anyhow::Result<Server> {
-        let mut cmd = match self.cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&self.bin);
-                c
-            }
-            None => Command::new(&self.bin),
-        };
+        let mut cmd = pinned(&self.bin, self.cpu);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--sync", &self.sync, "--poll-timeout-max", "90", "--data-dir"])
             .arg(&self.data_dir)
             .env("WEBIM_LOG", "webim=info")

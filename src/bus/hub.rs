@@ -120,7 +120,7 @@ impl Hub {
     /// What wakes `user`'s polls whenever an event for them is committed. Make its
     /// `notified()` before reading: it counts every wake-up from its making, so an event
     /// committed in between still ends the wait. Holding it keeps the user's inbox.
-    pub fn watch(&self, user: UserId) -> Arc<Notify> {
+    pub fn notifier(&self, user: UserId) -> Arc<Notify> {
         let mut st = self.state.lock();
         // The head is read under the lock: commits advance it under the same lock, so a new
         // inbox never claims to cover an event it did not receive.
@@ -154,8 +154,9 @@ impl Hub {
 }
 
 impl State {
-    /// The user's inbox, made if missing. Only [`Hub::watch`] marks it used: every poll
-    /// watches before it reads, and reading the clock twice per poll showed in profiles.
+    /// The user's inbox, made if missing. Only [`Hub::notifier`] marks it used: every poll
+    /// takes the notifier before it reads, and reading the clock twice per poll showed in
+    /// profiles.
     fn inbox(&mut self, user: UserId, head: Pos) -> &mut Inbox {
         self.inboxes.entry(user).or_insert_with(|| Inbox {
             events: VecDeque::new(),
@@ -302,8 +303,8 @@ mod tests {
     #[test]
     fn conversation_events_reach_members_from_their_join_position() {
         let hub = Hub::default();
-        hub.watch(1);
-        hub.watch(2);
+        hub.notifier(1);
+        hub.notifier(2);
         commit(
             &hub,
             vec![],
@@ -324,7 +325,7 @@ mod tests {
     fn a_committed_event_wakes_the_watcher_and_older_cursors_miss() {
         let hub = Hub::default();
         commit(&hub, vec![event(5, Stream::User(9))], vec![]);
-        let wake = hub.watch(1);
+        let wake = hub.notifier(1);
         // As a poll does: made before its read, polled only after the commit.
         let mut unpolled = std::pin::pin!(wake.notified());
         let mut waiting = std::pin::pin!(wake.notified());
@@ -340,7 +341,7 @@ mod tests {
     #[test]
     fn a_member_removed_mid_batch_gets_what_came_before_and_nothing_after() {
         let hub = Hub::default();
-        hub.watch(1);
+        hub.notifier(1);
         let join = vec![
             (0, Delta::Conversation { id: 7, conv: ConvRef::Group(3) }),
             (0, Delta::MemberAdded { conv: 7, user: 1, from: 0 }),
@@ -356,8 +357,8 @@ mod tests {
     #[test]
     fn presence_goes_to_friends_only_and_the_inbox_stays_bounded() {
         let hub = Hub::default();
-        hub.watch(1);
-        hub.watch(3);
+        hub.notifier(1);
+        hub.notifier(3);
         commit(&hub, vec![], vec![(0, Delta::FriendsAdded(1, 2))]);
         let events: Vec<_> = (1..=(INBOX_CAP as Pos + 10)).map(|p| event(p, Stream::Friends(2))).collect();
         commit(&hub, events, vec![]);

@@ -148,7 +148,7 @@ impl Chat {
         let limit = self.config().poll_batch_limit;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut shutdown = self.inner.shutdown.clone();
-        let wake = self.hub().watch(user);
+        let wake = self.hub().notifier(user);
         let mut after = cursor;
         loop {
             // Made before the read, so an event committed while reading still ends the wait.

@@ -90,7 +90,11 @@ async fn next_message(channels: &Channels, id: &str, after: Option<u64>, hold: D
         // and the wait still wakes it (it counts every `notify_waiters` from its creation).
         let arrived = {
             let mut all = channels.borrow_mut();
-            let channel = all.entry(id.to_owned()).or_default();
+            // Looked up first: `entry` would take an owned key, an allocation every poll.
+            if !all.contains_key(id) {
+                all.insert(id.to_owned(), Channel::default());
+            }
+            let channel = &all[id];
             if let Some(found) = channel.after(after) {
                 return Some(found);
             }
