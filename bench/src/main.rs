@@ -118,9 +118,9 @@ async fn main() -> anyhow::Result<()> {
             let target = format!("{:?}", args.target).to_lowercase();
             let dir = fresh_dir(&args.work_dir, &target)?;
             let nchan = if args.target == Target::Relay {
-                nchan::Nchan::start_relay(&args.relay, &dir, args.server_cpu).await?
+                nchan::PubSub::start_relay(&args.relay, &dir, args.server_cpu).await?
             } else {
-                nchan::Nchan::start(&dir, args.nchan_port, args.server_cpu).await?
+                nchan::PubSub::start(&dir, args.nchan_port, args.server_cpu).await?
             };
             eprintln!("{name}: running against {target} at {} …", nchan.base);
             let report = match scenario {

@@ -23,7 +23,7 @@ use crate::report::{Latencies, Report};
 use crate::server::{cpu_seconds, pinned, rss_bytes};
 
 /// A running nginx with Nchan, or the bare hyper relay that speaks the same protocol.
-pub struct Nchan {
+pub struct PubSub {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -32,7 +32,7 @@ pub struct Nchan {
     single: bool,
 }
 
-impl Nchan {
+impl PubSub {
     /// Starts nginx (one worker, pinned to `cpu` when given) on `port` with a pub/sub config.
     pub async fn start(dir: &Path, port: u16, cpu: Option<usize>) -> anyhow::Result<Self> {
         let module = ["/usr/lib/nginx/modules/ngx_nchan_module.so", "/usr/share/nginx/modules/ngx_nchan_module.so"]
@@ -96,7 +96,7 @@ impl Nchan {
                 bail!("the pub/sub server exited ({status}) before answering on {base}");
             }
             if api.health().await.is_ok() {
-                return Ok(Nchan { child, base, dir: dir.to_owned(), single });
+                return Ok(PubSub { child, base, dir: dir.to_owned(), single });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -197,7 +197,7 @@ fn report(name: &str, params: &[(&str, String)], metrics: BTreeMap<String, f64>)
 }
 
 /// Ping-pong between two channels.
-pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
+pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
@@ -243,7 +243,7 @@ pub async fn pingpong(nchan: &Nchan, rounds: usize) -> anyhow::Result<Report> {
 }
 
 /// `members` subscribers of one channel; `messages` published at `rate` (or back to back).
-pub async fn fanout(nchan: &Nchan, members: usize, messages: usize, rate: Option<f64>) -> anyhow::Result<Report> {
+pub async fn fanout(nchan: &PubSub, members: usize, messages: usize, rate: Option<f64>) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
     let stop = Arc::new(AtomicBool::new(false));
     let arrivals = Arc::new(Fanout::new(messages, members, Instant::now()));
@@ -326,7 +326,7 @@ struct DirectSeen {
 /// webim's `direct` without the storing: `pairs` pairs of subscribers, each on a channel of
 /// its own, and one publisher per subscriber publishing to its peer's channel as fast as the
 /// publishes return, for `seconds`.
-pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result<Report> {
+pub async fn direct(nchan: &PubSub, pairs: usize, seconds: f64) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -397,7 +397,8 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
     m.insert("sent".into(), sent as f64);
     m.insert("delivered".into(), all.received as f64);
     m.insert("delivered_msgs_per_s".into(), all.received as f64 / send_elapsed);
-    // Nchan keeps the last 64 messages of a channel: a subscriber further behind loses some.
+    // Nchan keeps the last 64 messages of a channel: a subscriber further behind loses some
+    // (the relay keeps them all).
     m.insert("lost".into(), sent.saturating_sub(all.received) as f64);
     m.insert("duplicated".into(), all.duplicated as f64);
     // Numbers a subscriber jumped over (already among the lost, unless they came later).
@@ -411,7 +412,7 @@ pub async fn direct(nchan: &Nchan, pairs: usize, seconds: f64) -> anyhow::Result
 }
 
 /// `n` subscribers waiting on their own channels: memory per held poll and idle CPU.
-pub async fn idle(nchan: &Nchan, n: usize, settle_s: f64) -> anyhow::Result<Report> {
+pub async fn idle(nchan: &PubSub, n: usize, settle_s: f64) -> anyhow::Result<Report> {
     let api = Api::new(&nchan.base);
     crate::scenarios::until_quiet(|| nchan.cpu_seconds()).await;
     let before = nchan.rss_bytes();
