@@ -114,7 +114,7 @@ mod tests {
             let subs = vec![(Stream::User(a.user_id), 0), (Stream::User(b.user_id), 0)];
             let receipts: Vec<_> = chat
                 .store()
-                .events_after(subs, 0, 100)
+                .events_after(subs, 0, crate::model::Pos::MAX, 100)
                 .await
                 .unwrap()
                 .into_iter()

@@ -156,34 +156,44 @@ impl Chat {
             let (events, more) = match self.hub().read(user, after, limit) {
                 Read::Events(events, more) => (events, more),
                 Read::Miss(covered_from) => {
-                    // The store may already hold commits the router has not seen yet; the
-                    // answer stops at the router's head so the cursor never passes it (those
-                    // newer events reach the inbox and the next read).
-                    let head = self.hub().head();
-                    let mut events =
-                        self.store().events_after(self.hub().subscriptions(user), after, limit + 1).await?;
-                    events.retain(|e| e.pos <= head);
+                    // Only what memory does not cover: the store may already hold commits the
+                    // router has not seen yet, and those reach the inbox and the next read.
+                    let subs = self.hub().subscriptions(user);
+                    let mut events = self.store().events_after(subs, after, covered_from, limit + 1).await?;
                     if events.is_empty() {
                         // Nothing up to what memory covers: continue from memory.
                         after = covered_from;
                         continue;
                     }
-                    let more = events.len() > limit;
-                    events.truncate(limit);
-                    (events, more)
+                    if events.len() > limit {
+                        events.truncate(limit);
+                        (events, true)
+                    } else {
+                        // The rest of the answer from memory, as a poll that did not miss gets it.
+                        match self.hub().read(user, covered_from, limit - events.len()) {
+                            Read::Events(newer, more) => {
+                                events.extend(newer);
+                                (events, more)
+                            }
+                            // Memory moved on meanwhile: the next poll reads the store again.
+                            Read::Miss(_) => (events, true),
+                        }
+                    }
                 }
             };
             if let Some(last) = events.last() {
                 return Ok(Batch { cursor: last.pos, events, more });
             }
+            // An empty answer moves the cursor to `after`: past a stretch the store showed
+            // to hold nothing for the user, so that the next poll reads memory, not the store.
             if *shutdown.borrow() {
-                return Ok(Batch { cursor, events, more: false });
+                return Ok(Batch { cursor: after, events, more: false });
             }
             tokio::select! {
                 () = woken => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Batch { cursor, events, more: false }),
-                _ = &mut cancelled => return Ok(Batch { cursor, events, more: false }),
-                _ = shutdown.changed() => return Ok(Batch { cursor, events, more: false }),
+                _ = tokio::time::sleep_until(deadline) => return Ok(Batch { cursor: after, events, more: false }),
+                _ = &mut cancelled => return Ok(Batch { cursor: after, events, more: false }),
+                _ = shutdown.changed() => return Ok(Batch { cursor: after, events, more: false }),
             }
         }
     }
@@ -323,6 +333,37 @@ mod tests {
         sending.await.unwrap().unwrap();
         let next = chat.poll(&auth_b, Some(&format_cursor(first.cursor)), Some(5)).await.unwrap();
         assert_eq!(seqs(&next), [2]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_answer_after_reading_the_store_moves_the_cursor_past_what_it_read() {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let config =
+            Config::with_data_dir(std::env::temp_dir().join(format!("webim-empty-{}-{n}", std::process::id())));
+        let hub = Arc::new(Hub::default());
+        let store = SqliteStore::open(&config.data_dir, config.sync, hub.clone()).unwrap();
+        let dir = config.data_dir.clone();
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let chat = Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap();
+        let plan = SeedPlan { prefix: "empty".into(), pairs: 2, ..Default::default() };
+        let mut pairs = chat.seed(&plan).await.unwrap().pairs;
+        let [c, d] = pairs.remove(1);
+        let [_, b] = pairs.remove(0);
+        // Others' events move the head before B's first poll, so that poll reads the store.
+        let auth_c = chat.authenticate(&c.token).await.unwrap();
+        chat.poll(&auth_c, Some(&c.cursor), Some(0)).await.unwrap();
+        chat.send(c.user_id, Target::User(d.user_id), "m1", "one").await.unwrap();
+        let auth_b = chat.authenticate(&b.token).await.unwrap();
+        let from = parse_cursor(&b.cursor).unwrap();
+        let answer = chat.poll(&auth_b, Some(&b.cursor), Some(0)).await.unwrap();
+        assert!(answer.events.is_empty(), "nothing of it is B's");
+        assert!(
+            answer.cursor > from,
+            "cursor {} not moved past {from}: the next poll would read the store again",
+            answer.cursor
+        );
+        assert!(answer.cursor <= chat.hub().head());
         std::fs::remove_dir_all(dir).ok();
     }
 

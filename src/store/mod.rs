@@ -330,12 +330,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends events that change no other state (presence, …).
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<()>;
 
-    /// The user's events after `after` from the given streams (each with its own lower
-    /// bound), ascending, at most `limit`.
+    /// The user's events from the given streams (each with its own lower bound) with
+    /// positions after `after` and up to `until`, ascending, at most `limit`.
     async fn events_after(
         &self,
         streams: Vec<(Stream, Pos)>,
         after: Pos,
+        until: Pos,
         limit: usize,
     ) -> StoreResult<Vec<Arc<StoredEvent>>>;
 

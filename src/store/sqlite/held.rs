@@ -11,7 +11,7 @@
 use rusqlite::{Connection, Statement};
 
 use crate::fast_map::FastMap;
-use crate::model::ConvId;
+use crate::model::{ConvId, Pos};
 
 /// A statement the writer holds prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum Sql {
     LastSeq,
     /// Appends a message.
     InsertMessage,
-    /// Moves a conversation's last `seq`.
+    /// Moves a conversation's last `seq`, and the position of the message that took it.
     SetLastSeq,
     /// A sender has read their own message.
     SenderRead,
@@ -57,7 +57,7 @@ impl Sql {
                 "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             }
-            Sql::SetLastSeq => "UPDATE conversations SET last_seq = ?2 WHERE id = ?1",
+            Sql::SetLastSeq => "UPDATE conversations SET last_seq = ?2, last_pos = ?3 WHERE id = ?1",
             Sql::SenderRead => "UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2",
             Sql::InsertEvent => "INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, ?3, ?4)",
         }
@@ -111,9 +111,10 @@ impl<'c> Held<'c> {
         self.get(Sql::LastSeq)?.query_row([conv], |r| r.get(0))
     }
 
-    /// Moves the conversation's last `seq` in the open batch, in its row and here together.
-    pub fn set_last_seq(&mut self, conv: ConvId, seq: i64) -> rusqlite::Result<()> {
-        self.get(Sql::SetLastSeq)?.execute([conv, seq])?;
+    /// Moves the conversation's last `seq` in the open batch, in its row and here together;
+    /// `pos` is the position of the message that took it.
+    pub fn set_last_seq(&mut self, conv: ConvId, seq: i64, pos: Pos) -> rusqlite::Result<()> {
+        self.get(Sql::SetLastSeq)?.execute([conv, seq, pos])?;
         if self.last_seqs.len() >= LAST_SEQS_MAX && !self.last_seqs.contains_key(&conv) {
             self.last_seqs.clear();
         }
@@ -134,7 +135,7 @@ mod tests {
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE conversations (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0, last_pos INTEGER NOT NULL DEFAULT 0);
              INSERT INTO conversations (id, last_seq) VALUES (1, 5), (2, 0);",
         )
         .unwrap();
@@ -146,11 +147,13 @@ mod tests {
         let conn = db();
         let mut held = Held::new(&conn);
         assert_eq!(held.last_seq(1).unwrap(), 5);
-        held.set_last_seq(1, 6).unwrap();
+        held.set_last_seq(1, 6, 40).unwrap();
         assert_eq!(held.last_seqs.get(&1), Some(&6), "kept, so the next send does not read it");
         assert_eq!(held.last_seq(1).unwrap(), 6);
-        let stored: i64 = conn.query_row("SELECT last_seq FROM conversations WHERE id = 1", [], |r| r.get(0)).unwrap();
-        assert_eq!(stored, 6);
+        let stored: (i64, i64) = conn
+            .query_row("SELECT last_seq, last_pos FROM conversations WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(stored, (6, 40));
         assert_eq!(held.last_seq(2).unwrap(), 0);
     }
 
@@ -160,7 +163,7 @@ mod tests {
         let mut held = Held::new(&conn);
         held.run(Sql::Begin).unwrap();
         let seq = held.last_seq(1).unwrap() + 1;
-        held.set_last_seq(1, seq).unwrap();
+        held.set_last_seq(1, seq, seq).unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
         held.rolled_back();
         assert!(held.last_seqs.is_empty());
@@ -178,10 +181,10 @@ mod tests {
         .unwrap();
         let mut held = Held::new(&conn);
         for conv in 100..100 + LAST_SEQS_MAX as i64 {
-            held.set_last_seq(conv, 1).unwrap();
+            held.set_last_seq(conv, 1, 1).unwrap();
         }
         assert_eq!(held.last_seqs.len(), LAST_SEQS_MAX);
-        held.set_last_seq(1, 7).unwrap();
+        held.set_last_seq(1, 7, 7).unwrap();
         assert_eq!(held.last_seqs.len(), 1);
         assert_eq!(held.last_seq(1).unwrap(), 7);
         assert_eq!(held.last_seq(100).unwrap(), 1, "read from the table again");
@@ -193,7 +196,7 @@ mod tests {
         let mut held = Held::new(&conn);
         for seq in 1..=3 {
             held.run(Sql::Begin).unwrap();
-            held.set_last_seq(2, seq).unwrap();
+            held.set_last_seq(2, seq, seq).unwrap();
             held.run(Sql::Commit).unwrap();
         }
         let stored: i64 = conn.query_row("SELECT last_seq FROM conversations WHERE id = 2", [], |r| r.get(0)).unwrap();

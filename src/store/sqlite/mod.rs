@@ -2,6 +2,7 @@
 //! read-only connections.
 
 mod accounts;
+mod catch_up;
 mod checkpoint;
 mod contacts;
 mod events;
@@ -218,7 +219,7 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
-    ctx.held.set_last_seq(msg.conv, seq)?;
+    ctx.held.set_last_seq(msg.conv, seq, pos)?;
     ctx.held.get(Sql::SenderRead)?.execute([msg.conv, msg.sender, seq])?;
     let message = Message {
         id,

@@ -195,6 +195,15 @@ CREATE VIEW conv_messages AS
     UNION ALL
     SELECT id, conv_id, seq, sender_id, client_msg_id, body, ts, pos, recalled FROM unindexed_messages;
 "#,
+    // Each conversation's newest message's position, written with its last `seq` (the same
+    // row, so no other page): a catch-up read skips every conversation with nothing after
+    // its cursor, where it had to look for its newest messages (`catch_up.rs`).
+    r#"
+ALTER TABLE conversations ADD COLUMN last_pos INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET last_pos = m.last_pos
+    FROM (SELECT conv_id, MAX(pos) AS last_pos FROM messages GROUP BY conv_id) AS m
+    WHERE m.conv_id = conversations.id;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
@@ -238,6 +247,26 @@ mod tests {
         let through: i64 =
             conn.query_row("SELECT value FROM meta WHERE key = 'keys_through'", [], |r| r.get(0)).unwrap();
         assert_eq!(through, 2);
+    }
+
+    #[test]
+    fn the_last_pos_migration_takes_each_conversations_newest_message() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, kind, user_a, user_b) VALUES (1, 'direct', 1, 2), (2, 'direct', 1, 3), (3, 'direct', 2, 3);
+             INSERT INTO messages (conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (1, 1, 1, 'a', '', 0, 4), (2, 1, 1, 'b', '', 0, 7), (1, 2, 2, 'c', '', 0, 9);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let last: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, last_pos FROM conversations ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(last, [(1, 9), (2, 7), (3, 0)]);
     }
 
     #[test]

@@ -225,11 +225,12 @@ async fn the_fallback_read_merges_messages_and_events_in_order() {
         .unwrap();
     store.send_message(message(conv, 2, "x2")).await.unwrap();
     store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
-    let events = store.events_after(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, 10).await.unwrap();
+    let events =
+        store.events_after(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, Pos::MAX, 10).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| if e.message.is_some() { "message" } else { "event" }).collect();
     assert_eq!(kinds, ["message", "event", "message"]);
     assert!(events.windows(2).all(|w| w[0].pos < w[1].pos));
-    let later = store.events_after(vec![(Stream::Conv(conv), 0)], events[0].pos, 10).await.unwrap();
+    let later = store.events_after(vec![(Stream::Conv(conv), 0)], events[0].pos, Pos::MAX, 10).await.unwrap();
     assert_eq!(later.len(), 2);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -247,22 +248,87 @@ async fn the_fallback_read_starts_at_exactly_the_first_message_after_any_positio
             store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
         }
     }
-    let all = store.events_after(vec![(Stream::Conv(conv), 0)], 0, 1000).await.unwrap();
+    let all = store.events_after(vec![(Stream::Conv(conv), 0)], 0, Pos::MAX, 1000).await.unwrap();
     assert_eq!(all.iter().map(|e| e.message.unwrap().seq).collect::<Vec<_>>(), stored);
     let head = all.last().unwrap().pos;
     for after in 0..=head + 1 {
-        let got = store.events_after(vec![(Stream::Conv(conv), 0)], after, 1000).await.unwrap();
+        let got = store.events_after(vec![(Stream::Conv(conv), 0)], after, Pos::MAX, 1000).await.unwrap();
         let want: Vec<Pos> = all.iter().map(|e| e.pos).filter(|p| *p > after).collect();
         assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "after {after}");
     }
     // When a message holds the highest position, a restart continues right after it.
     store.send_message(message(conv, 1, "last")).await.unwrap();
-    let last = store.events_after(vec![(Stream::Conv(conv), 0)], head, 10).await.unwrap()[0].pos;
+    let last = store.events_after(vec![(Stream::Conv(conv), 0)], head, Pos::MAX, 10).await.unwrap()[0].pos;
     drop(store);
     let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     store.send_message(message(conv, 2, "after-restart")).await.unwrap();
-    let newest = store.events_after(vec![(Stream::Conv(conv), 0)], last, 10).await.unwrap();
+    let newest = store.events_after(vec![(Stream::Conv(conv), 0)], last, Pos::MAX, 10).await.unwrap();
     assert_eq!(newest.iter().map(|e| e.pos).collect::<Vec<_>>(), [last + 1]);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_read_keeps_to_its_window_and_each_streams_bound_however_far_back() {
+    let (store, rec, dir) = open("window").await;
+    let ab = friends(&store).await;
+    let c = store.create_user("c_user".into(), "C".into(), "h".into()).await.unwrap();
+    let req = store.create_friend_request(1, c.id, String::new(), Box::new(|_| vec![])).await.unwrap();
+    store.answer_friend_request(req.id, c.id, true, vec![]).await.unwrap();
+    let ac = store
+        .snapshot()
+        .await
+        .unwrap()
+        .deltas
+        .iter()
+        .find_map(|d| match d {
+            Delta::Conversation { id, conv: ConvRef::Direct(..) } if *id != ab => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    rec.0.lock().clear();
+    // The stream of every event committed from here, in order: each write commits one.
+    let mut streams_of = Vec::new();
+    for i in 0..50 {
+        let (conv, conv_ref) = if i % 3 == 0 { (ac, ConvRef::Direct(1, c.id)) } else { (ab, ConvRef::Direct(1, 2)) };
+        let msg = NewMessage { conv, conv_ref, sender: 1, client_msg_id: format!("w{i}"), body: "x".into() };
+        store.send_message(msg).await.unwrap();
+        streams_of.push(Stream::Conv(conv));
+        if i % 4 == 0 {
+            store.append(vec![NewEvent::now(Stream::User(1), EventBody::FriendRemoved { user_id: 9 })]).await.unwrap();
+            streams_of.push(Stream::User(1));
+        }
+    }
+    let positions = rec.0.lock().clone();
+    assert_eq!(positions.len(), streams_of.len());
+    let (first, head) = (positions[0], *positions.last().unwrap());
+    let middle = positions[positions.len() / 2];
+    let subscriptions =
+        [vec![(Stream::Conv(ab), 0), (Stream::Conv(ac), middle), (Stream::User(1), 0)], vec![(Stream::Conv(ac), 0)]];
+    for streams in &subscriptions {
+        for after in first - 1..=head {
+            for until in [after + 2, after + 12, Pos::MAX] {
+                for limit in [1000, 5] {
+                    let want: Vec<Pos> = positions
+                        .iter()
+                        .zip(&streams_of)
+                        .filter(|&(&p, s)| p <= until && streams.iter().any(|(t, from)| t == s && p > after.max(*from)))
+                        .map(|(p, _)| *p)
+                        .take(limit)
+                        .collect();
+                    let got = store.events_after(streams.clone(), after, until, limit).await.unwrap();
+                    let at = format!("after {after}, until {until}, limit {limit}, streams {streams:?}");
+                    assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "{at}");
+                    for e in &got {
+                        let i = positions.iter().position(|p| *p == e.pos).unwrap();
+                        assert_eq!(e.stream, streams_of[i], "{at}");
+                        if let Stream::Conv(conv) = e.stream {
+                            assert_eq!(e.message.map(|m| m.conv), Some(conv), "{at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -1,0 +1,248 @@
+//! The catch-up read: a device's events from the store, for a poll whose cursor is older
+//! than what the router holds in memory (a device that comes back, or one whose first poll
+//! comes after others' events moved the head).
+//!
+//! Messages are looked for only in the device's conversations with something stored after
+//! the cursor, as their `last_pos` tells; coming back, most have nothing. Ids and positions
+//! are given in the same order, so the messages stored after a cursor are the last rows of
+//! `messages`, from an id found by a binary search. SQLite reads those rows in order and
+//! keeps the device's. Only when that would go through more than [`WINDOW_MAX`] indexed
+//! messages (a device far behind) are the indexed ones searched conversation by
+//! conversation instead, through `message_seqs`. The newest messages, not indexed yet
+//! (`keys.rs`, about [`super::keys::FOLD_AT`] at most), are always read in order, once,
+//! where the old search per conversation scanned them twice for each conversation. The
+//! scan in order goes on past `until` to the newest row, which is near: the bound is what
+//! memory covers, set when the device's inbox was made.
+//!
+//! See BENCHMARKS.md, sixteenth measurement, for what this cost before (`catchup`, and
+//! `direct`'s first polls).
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{conv_ref_of, message_event_json, message_row, MESSAGE_COLS};
+use crate::model::{ConvId, ConvRef, Message, MessageMeta, Pos, StoredEvent, Stream};
+
+/// Most indexed messages a catch-up reads in order before it searches conversation by
+/// conversation instead: past this, a device far behind would read everyone's messages.
+/// Small in tests, so that they take both ways.
+const WINDOW_MAX: i64 = if cfg!(test) { 8 } else { 1024 };
+
+/// The columns of [`MESSAGE_COLS`], of `messages` as `m`.
+const M_COLS: &str = "m.id, m.seq, m.sender_id, m.client_msg_id, m.body, m.ts, m.recalled, m.pos, m.conv_id";
+
+/// The events of `streams` (each with its own lower bound) with positions in
+/// `(after, until]`, ascending, at most `limit`. Run inside one read transaction.
+pub fn events_between(
+    conn: &Connection,
+    streams: &[(Stream, Pos)],
+    after: Pos,
+    until: Pos,
+    limit: usize,
+) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
+    let mut out = Vec::new();
+    let mut events = conn.prepare_cached(
+        "SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 AND pos <= ?3 ORDER BY pos LIMIT ?4",
+    )?;
+    let mut convs = Vec::new();
+    for &(stream, from) in streams {
+        let lower = after.max(from);
+        let rows = events.query_map(params![stream.key(), lower, until, limit as i64], |r| {
+            Ok(Arc::new(StoredEvent { pos: r.get(0)?, stream, json: r.get::<_, String>(1)?.into(), message: None }))
+        })?;
+        for e in rows {
+            out.push(e?);
+        }
+        if let Stream::Conv(conv) = stream {
+            convs.push((conv, lower));
+        }
+    }
+    // Only the conversations with something stored after their bound: most of a device's,
+    // coming back, have nothing new, and then there is nothing to look for.
+    let mut newest = conn.prepare_cached("SELECT last_pos FROM conversations WHERE id = ?1")?;
+    let mut live = HashMap::new();
+    for (conv, lower) in convs {
+        let last_pos: Option<Pos> = newest.query_row([conv], |r| r.get(0)).optional()?;
+        if last_pos.is_some_and(|p| p > lower) {
+            live.insert(conv, lower);
+        }
+    }
+    // Every live conversation's bound is at least `after`, and may be far above it (a
+    // group joined later): the first message that can count is after the lowest of them.
+    let lowest = live.values().copied().min();
+    if let Some(lowest) = lowest {
+        if let Some(first) = first_message_after(conn, lowest)?.filter(|(_, pos)| *pos <= until).map(|(id, _)| id) {
+            let through = super::meta(conn, "keys_through")?;
+            let read_from = if through - first >= WINDOW_MAX {
+                out.extend(indexed_by_conversation(conn, &live, until, limit)?);
+                through + 1
+            } else {
+                first
+            };
+            out.extend(in_order(conn, &live, read_from, until, limit)?);
+        }
+    }
+    out.sort_by_key(|e| e.pos);
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// The id and position of the first message stored after position `after`, if any: a
+/// binary search over ids, which are given in the same order as positions, with gaps where
+/// messages were swept or rolled back.
+fn first_message_after(conn: &Connection, after: Pos) -> rusqlite::Result<Option<(i64, Pos)>> {
+    let last: Option<(i64, Pos)> = conn
+        .prepare_cached("SELECT id, pos FROM messages ORDER BY id DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some(last) = last.filter(|(_, pos)| *pos > after) else { return Ok(None) };
+    let mut at_or_above = conn.prepare_cached("SELECT id, pos FROM messages WHERE id >= ?1 ORDER BY id LIMIT 1")?;
+    // The answer is `found` or a message with an id in [lo, hi).
+    let (mut lo, mut hi, mut found) = (0, last.0, last);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match at_or_above.query_row([mid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Pos>(1)?))).optional()? {
+            Some((id, pos)) if pos > after => {
+                found = (id, pos);
+                hi = mid;
+            }
+            Some((id, _)) => lo = id + 1,
+            None => hi = mid,
+        }
+    }
+    Ok(Some(found))
+}
+
+/// The device's messages from id `from` on, up to position `until`, in id order.
+fn in_order(
+    conn: &Connection,
+    convs: &HashMap<ConvId, Pos>,
+    from: i64,
+    until: Pos,
+    limit: usize,
+) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
+    // SQLite keeps to the device's conversations itself: most rows are others', and a row
+    // stepped through here cost several times one it skips.
+    let mut rows_from = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLS} FROM messages
+         WHERE id >= ?1 AND pos <= ?2 AND conv_id IN (SELECT value FROM json_each(?3)) ORDER BY id"
+    ))?;
+    let ids = serde_json::to_string(&convs.keys().collect::<Vec<_>>()).expect("ids serialize");
+    let mut refs: HashMap<ConvId, Option<ConvRef>> = HashMap::new();
+    let mut out = Vec::new();
+    let mut rows = rows_from.query(params![from, until, ids])?;
+    while let Some(r) = rows.next()? {
+        let (pos, conv): (Pos, ConvId) = (r.get(7)?, r.get(8)?);
+        if out.len() == limit {
+            break;
+        }
+        if convs.get(&conv).is_none_or(|&lower| pos <= lower) {
+            continue;
+        }
+        let conv_ref = match refs.entry(conv) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(conv_ref(conn, conv)?),
+        };
+        if let Some(conv_ref) = conv_ref {
+            out.push(message_event(conv, conv_ref, message_row(conv_ref)(r)?, pos));
+        }
+    }
+    Ok(out)
+}
+
+/// The indexed messages of each conversation after its lower bound and up to `until`,
+/// searched conversation by conversation.
+fn indexed_by_conversation(
+    conn: &Connection,
+    convs: &HashMap<ConvId, Pos>,
+    until: Pos,
+    limit: usize,
+) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
+    let mut messages = conn.prepare_cached(&format!(
+        "SELECT {M_COLS} FROM message_seqs s JOIN messages m ON m.id = s.id
+         WHERE s.conv_id = ?1 AND s.seq >= ?2 AND m.pos <= ?3 ORDER BY s.seq LIMIT ?4"
+    ))?;
+    let mut out = Vec::new();
+    for (&conv, &lower) in convs {
+        let Some(from_seq) = first_indexed_seq_after(conn, conv, lower)? else { continue };
+        let Some(conv_ref) = conv_ref(conn, conv)? else { continue };
+        let to_message = message_row(conv_ref);
+        let rows =
+            messages.query_map(params![conv, from_seq, until, limit as i64], |r| Ok((to_message(r)?, r.get(7)?)))?;
+        for row in rows {
+            let (m, pos) = row?;
+            out.push(message_event(conv, conv_ref, m, pos));
+        }
+    }
+    Ok(out)
+}
+
+fn conv_ref(conn: &Connection, conv: ConvId) -> rusqlite::Result<Option<ConvRef>> {
+    Ok(conn
+        .prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?
+        .query_row([conv], |r| Ok(conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?
+        .flatten())
+}
+
+fn message_event(conv: ConvId, conv_ref: ConvRef, m: Message, pos: Pos) -> Arc<StoredEvent> {
+    let meta = MessageMeta { conv, sender: m.sender_id, seq: m.seq, direct: matches!(conv_ref, ConvRef::Direct(..)) };
+    Arc::new(StoredEvent { pos, stream: Stream::Conv(conv), json: message_event_json(&m).into(), message: Some(meta) })
+}
+
+/// The lowest seq of `conv` among its indexed messages stored after position `after`,
+/// found by binary search over seq (positions grow with seq within a conversation): a few
+/// index probes however long the conversation.
+fn first_indexed_seq_after(conn: &Connection, conv: ConvId, after: Pos) -> rusqlite::Result<Option<i64>> {
+    let mut at_or_after = conn.prepare_cached(
+        "SELECT s.seq, m.pos FROM message_seqs s JOIN messages m ON m.id = s.id
+         WHERE s.conv_id = ?1 AND s.seq >= ?2 ORDER BY s.seq LIMIT 1",
+    )?;
+    let mut probe = |seq: i64| -> rusqlite::Result<Option<(i64, Pos)>> {
+        at_or_after.query_row([conv, seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+    };
+    let last_indexed: Option<(i64, Pos)> = conn
+        .prepare_cached(
+            "SELECT s.seq, m.pos FROM message_seqs s JOIN messages m ON m.id = s.id
+             WHERE s.conv_id = ?1 ORDER BY s.seq DESC LIMIT 1",
+        )?
+        .query_row([conv], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((last_seq, _)) = last_indexed.filter(|(_, pos)| *pos > after) else { return Ok(None) };
+    let (mut lo, mut hi) = (0, last_seq);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match probe(mid)? {
+            Some((_, pos)) if pos > after => hi = mid,
+            _ => lo = mid + 1,
+        }
+    }
+    Ok(Some(lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_message_after_any_position_is_found_across_gaps_in_the_ids() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        // Ids with gaps (swept, rolled back), positions with gaps (other streams' events).
+        let rows = [(1, 3), (2, 4), (5, 9), (9, 10), (10, 15)];
+        for (id, pos) in rows {
+            conn.execute(
+                "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos) VALUES (?1, 1, ?1, 1, ?1, '', 0, ?2)",
+                [id, pos],
+            )
+            .unwrap();
+        }
+        for after in 0..=16 {
+            let want = rows.iter().copied().find(|(_, pos)| *pos > after);
+            assert_eq!(first_message_after(&conn, after).unwrap(), want, "after {after}");
+        }
+    }
+}
