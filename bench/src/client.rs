@@ -76,6 +76,9 @@ pub struct Polled<'a> {
     /// What arrived (a cut batch is simply followed by the next poll).
     #[serde(borrow)]
     pub events: Vec<Event<'a>>,
+    /// Whether more was there than the answer held.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// An event; only `message.new` is looked into.

@@ -72,6 +72,9 @@ struct Args {
     /// Concurrent senders in `send`.
     #[arg(long, default_value_t = 64)]
     senders: usize,
+    /// Messages stored before every device comes back in `catchup`.
+    #[arg(long, default_value_t = 20_000)]
+    backlog: usize,
     /// Concurrent connections in `baseline`.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -103,6 +106,8 @@ enum Scenario {
     Fanout,
     Idle,
     Send,
+    /// Every device of `--pairs` pairs comes back at once after `--backlog` messages.
+    Catchup,
 }
 
 // One thread: the generator gets one core of its own, and a multi-thread runtime would run
@@ -132,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 Scenario::Fanout => nchan::fanout(&nchan, args.members, args.messages, args.fanout_rate).await,
                 Scenario::Idle => nchan::idle(&nchan, args.idle, args.seconds).await,
                 Scenario::Direct => nchan::direct(&nchan, args.pairs, args.seconds).await,
-                Scenario::Send => {
+                Scenario::Send | Scenario::Catchup => {
                     eprintln!("{name}: not a pub/sub scenario; skipped for {target}");
                     nchan.stop().await;
                     continue;
@@ -157,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Fanout => vec!["--groups".into(), "1".into(), "--group-members".into(), args.members.to_string()],
             Scenario::Idle => vec!["--idle".into(), args.idle.to_string()],
             Scenario::Send => vec!["--pairs".into(), args.senders.to_string()],
+            Scenario::Catchup => vec!["--pairs".into(), args.pairs.to_string()],
         };
         eprintln!("{name}: seeding …");
         let seeded = launch.seed(&seed).await?;
@@ -170,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Fanout => scenarios::fanout(&api, &server, &seeded, args.messages, args.fanout_rate).await,
             Scenario::Idle => scenarios::idle(&api, &server, &seeded, args.seconds).await,
             Scenario::Send => scenarios::send(&api, &server, &seeded, args.senders, args.seconds).await,
+            Scenario::Catchup => scenarios::catchup(&api, &server, &seeded, args.backlog).await,
         };
         server.stop().await;
         let mut report = report?;

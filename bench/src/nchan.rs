@@ -259,6 +259,7 @@ pub async fn fanout(nchan: &PubSub, members: usize, messages: usize, rate: Optio
         subs.spawn(subscribe(api, "fan".into(), stop.clone(), arrived));
     }
     tokio::time::sleep(Duration::from_millis(500 + members as u64)).await;
+    crate::scenarios::until_quiet(|| nchan.cpu_seconds() + crate::scenarios::own_cpu_seconds()).await;
     let publisher_api = api.dedicated().await?;
     let epoch = Instant::now();
     let cpu = nchan.cpu_seconds();
@@ -352,6 +353,7 @@ pub async fn direct(nchan: &PubSub, pairs: usize, seconds: f64) -> anyhow::Resul
         subs.spawn(subscribe(api, format!("d{i}"), stop.clone(), arrived));
     }
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 2)).await;
+    crate::scenarios::until_quiet(|| nchan.cpu_seconds() + crate::scenarios::own_cpu_seconds()).await;
     let stop_publishing = Arc::new(AtomicBool::new(false));
     // Connected before the clock starts, as in webim's `direct`.
     let clients = api.dedicated_many(devices).await?;

@@ -58,19 +58,38 @@ impl Seen {
     }
 }
 
+/// Devices whose first poll has been answered: then the server has read their catch-up.
+#[derive(Default)]
+struct Online(AtomicU64);
+
+impl Online {
+    /// Waits (at most 30 s) until `n` devices are online.
+    async fn all(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.load(Ordering::Relaxed) < n as u64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// Holds one device's message connection (`api`, a connection of its own) until `stop`;
-/// tells `arrivals` (if given) of each message from others with its arrival time.
+/// tells `arrivals` (if given) of each message from others with its arrival time, and
+/// `online` of its first answer.
 async fn hold(
     api: Api,
     login: Login,
     epoch: Instant,
     stop: Arc<AtomicBool>,
     arrivals: Option<Arc<dyn OnArrival>>,
+    online: Arc<Online>,
 ) -> anyhow::Result<Seen> {
     let mut cursor = login.cursor.clone();
     let mut seen = Seen::default();
     while !stop.load(Ordering::Relaxed) {
         let answer = api.poll(&login.token, &cursor, 2).await?;
+        if seen.polls == 0 {
+            online.0.fetch_add(1, Ordering::Relaxed);
+        }
         let at = Instant::now();
         let polled = answer.parse()?;
         cursor.clear();
@@ -131,8 +150,9 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let (to_b, mut at_b) = mpsc::unbounded_channel();
     let [poll_a, poll_b, api]: [Api; 3] =
         api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
-    let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(Arc::new(to_a))));
-    let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(Arc::new(to_b))));
+    let online = Arc::new(Online::default());
+    let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(Arc::new(to_a)), online.clone()));
+    let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(Arc::new(to_b)), online.clone()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = server.cpu_seconds();
     let started = Instant::now();
@@ -177,12 +197,16 @@ pub async fn direct(
     let stop_poll = Arc::new(AtomicBool::new(false));
     let mut holders = JoinSet::new();
     let mut polls = api.dedicated_many(seeded.pairs.len() * 2).await?;
+    let online = Arc::new(Online::default());
     for pair in &seeded.pairs {
         for login in pair {
             let api = polls.pop().expect("one client per device");
-            holders.spawn(hold(api, login.clone(), epoch, stop_poll.clone(), None));
+            holders.spawn(hold(api, login.clone(), epoch, stop_poll.clone(), None, online.clone()));
         }
     }
+    // Every device online before the first send: a device whose first poll came only after
+    // sending began made the server read its catch-up among the messages meanwhile.
+    online.all(seeded.pairs.len() * 2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut clients = api.dedicated_many(seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
@@ -288,11 +312,13 @@ pub async fn fanout(
     let arrivals = Arc::new(Fanout::new(messages, receivers, epoch));
     let mut holders = JoinSet::new();
     let mut polls = api.dedicated_many(receivers).await?;
+    let online = Arc::new(Online::default());
     for login in &group.members[1..] {
         let api = polls.pop().expect("one client per member");
-        holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(arrivals.clone())));
+        holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(arrivals.clone()), online.clone()));
     }
-    tokio::time::sleep(Duration::from_millis(500 + receivers as u64)).await;
+    online.all(receivers).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let owner = group.members[0].clone();
     let owner_api = api.dedicated().await?;
     let cpu = server.cpu_seconds();
@@ -450,6 +476,100 @@ pub async fn send(api: &Api, server: &Server, seeded: &Seeded, senders: usize, s
     m.insert("generator_cpu_s".into(), own_cpu_seconds() - own_cpu);
     m.insert("rss_growth_mib".into(), (server.rss_bytes() as f64 - rss as f64) / 1048576.0);
     Ok(report("send", &[("senders", senders.to_string()), ("seconds", seconds.to_string())], m))
+}
+
+/// Every device comes back at once (a restart, a network cut) after `backlog` messages were
+/// sent while none of them polled: 64 senders store the backlog, each to their pair, then each
+/// device polls once from its first cursor without waiting. Measures the server CPU per
+/// catch-up and how long the answers took; fails unless each device got exactly what others
+/// sent it (or a first page of it), from seq 1 in order.
+pub async fn catchup(api: &Api, server: &Server, seeded: &Seeded, backlog: usize) -> anyhow::Result<Report> {
+    const SENDERS: usize = 64;
+    let senders = SENDERS.min(seeded.pairs.len());
+    if senders == 0 {
+        bail!("catchup needs seeded pairs");
+    }
+    let mut clients = api.dedicated_many(senders).await?;
+    let mut tasks = JoinSet::new();
+    for (k, pair) in seeded.pairs.iter().take(senders).enumerate() {
+        let api = clients.pop().expect("one client per sender");
+        let (token, to) = (pair[0].token.clone(), pair[1].user_id);
+        let count = share(backlog, senders, k);
+        tasks.spawn(async move {
+            let target = format!(r#"{{"user":{to}}}"#);
+            for i in 0..count {
+                api.send(&token, &target, &format!("c{k}-{i}"), "payload of a typical short chat message").await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    drop(clients);
+    until_quiet(|| server.cpu_seconds() + own_cpu_seconds()).await;
+    // Each device with the number of messages others sent it.
+    let devices: Vec<(usize, Login)> = seeded
+        .pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, pair)| {
+            let got = if k < senders { share(backlog, senders, k) } else { 0 };
+            [(0, pair[0].clone()), (got, pair[1].clone())]
+        })
+        .collect();
+    let mut clients = api.dedicated_many(devices.len()).await?;
+    let cpu = server.cpu_seconds();
+    let started = Instant::now();
+    let mut polls = JoinSet::new();
+    for (sent, login) in devices.clone() {
+        let api = clients.pop().expect("one client per device");
+        polls.spawn(async move {
+            let answer = api.poll(&login.token, &login.cursor, 0).await?;
+            let took = started.elapsed();
+            let polled = answer.parse()?;
+            let got: Vec<(&str, i64)> = polled
+                .events
+                .iter()
+                .filter_map(|e| e.message.as_ref().filter(|m| e.kind == "message.new" && m.sender_id != login.user_id))
+                .map(|m| (&*m.conversation_id, m.seq))
+                .collect();
+            // The first page of the one conversation, from its first message, with no gap;
+            // all of it unless the answer says there is more.
+            let in_order = got.iter().enumerate().all(|(i, (conv, seq))| *conv == got[0].0 && *seq == i as i64 + 1);
+            let whole = if polled.more { !got.is_empty() && got.len() < sent } else { got.len() == sent };
+            anyhow::Ok((took, in_order && whole))
+        });
+    }
+    let mut took = Latencies::default();
+    let mut wrong = 0u64;
+    while let Some(r) = polls.join_next().await {
+        let (t, right) = r??;
+        took.record(t);
+        wrong += u64::from(!right);
+    }
+    if wrong > 0 {
+        bail!("{wrong} of {} returning devices did not get what was sent to them, from seq 1 in order", devices.len());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_answering = server.cpu_seconds() - cpu;
+    // What the answers set off (presence to friends) is part of coming back.
+    until_quiet(|| server.cpu_seconds() + own_cpu_seconds()).await;
+    let cpu = server.cpu_seconds() - cpu;
+    let mut m = BTreeMap::new();
+    let n = devices.len() as f64;
+    m.insert("devices".into(), n);
+    m.insert("all_answered_s".into(), elapsed);
+    m.insert("server_cpu_answering_s".into(), cpu_answering);
+    m.insert("server_cpu_s".into(), cpu);
+    m.insert("server_cpu_us_per_device".into(), cpu / n * 1e6);
+    took.add_to("answered", &mut m);
+    Ok(report("catchup", &[("devices", devices.len().to_string()), ("backlog", backlog.to_string())], m))
+}
+
+/// Sender `k`'s part of `total` messages shared among `senders`.
+fn share(total: usize, senders: usize, k: usize) -> usize {
+    total / senders + usize::from(k < total % senders)
 }
 
 /// `GET /health` from `connections` loops: the ceiling of this machine and client.
