@@ -53,13 +53,13 @@ impl AccountStore for SqliteStore {
                 let sql = if trigram {
                     format!(
                         "SELECT {USER_COLS} FROM users WHERE id IN (SELECT rowid FROM users_search WHERE users_search MATCH ?1)
-                         ORDER BY ((username >= ?2 AND username < ?3) OR (display_key >= ?2 AND display_key < ?3)) DESC, username LIMIT ?4 OFFSET ?5"
+                         ORDER BY ((username >= ?2 AND username < ?3) OR (display_key >= ?2 AND display_key < ?3)) DESC, username LIMIT +?4 OFFSET +?5"
                     )
                 } else {
                     // Too short for trigrams: prefix matches only, through the name indexes.
                     format!(
                         "SELECT {USER_COLS} FROM users WHERE ?1 = ?1 AND ((username >= ?2 AND username < ?3) OR (display_key >= ?2 AND display_key < ?3))
-                         ORDER BY username LIMIT ?4 OFFSET ?5"
+                         ORDER BY username LIMIT +?4 OFFSET +?5"
                     )
                 };
                 let rows = conn.prepare_cached(&sql)?.query_map(params![phrase, lo, hi, limit as i64, offset as i64], user_row)?.collect();

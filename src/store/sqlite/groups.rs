@@ -106,7 +106,7 @@ impl GroupStore for SqliteStore {
                 };
                 let sql = format!(
                     "SELECT {GROUP_COLS} FROM groups g WHERE {filter} AND g.dissolved = 0
-                     ORDER BY (g.name_key >= ?2 AND g.name_key < ?3) DESC, g.name_key, g.id LIMIT ?4 OFFSET ?5"
+                     ORDER BY (g.name_key >= ?2 AND g.name_key < ?3) DESC, g.name_key, g.id LIMIT +?4 OFFSET +?5"
                 );
                 let rows = conn
                     .prepare_cached(&sql)?

@@ -22,10 +22,10 @@ impl MessageStore for SqliteStore {
                 let (limit, before) = (limit as i64, before.unwrap_or(i64::MAX));
                 let row = message_row(conv_ref);
                 if let Some(after) = after {
-                    let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4");
+                    let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT +?4");
                     return conn.prepare_cached(&sql)?.query_map(params![conv, after.max(floor), before, limit], row)?.collect();
                 }
-                let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+                let sql = format!("SELECT {MESSAGE_COLS} FROM conv_messages WHERE conv_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT +?4");
                 let mut page: Vec<Message> = conn.prepare_cached(&sql)?.query_map(params![conv, floor, before, limit], row)?.collect::<Result<_, _>>()?;
                 page.reverse();
                 Ok(page)
