@@ -63,12 +63,20 @@ impl Seen {
 struct Online(AtomicU64);
 
 impl Online {
-    /// Waits (at most 30 s) until `n` devices are online.
-    async fn all(&self, n: usize) {
+    /// Waits until `n` devices are online; fails after 30 s, as a run with catch-ups still
+    /// in its window would measure them.
+    async fn all(&self, n: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.0.load(Ordering::Relaxed) < n as u64 && Instant::now() < deadline {
+        while self.0.load(Ordering::Relaxed) < n as u64 {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {n} devices had their first poll answered within 30 s",
+                    self.0.load(Ordering::Relaxed)
+                );
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        Ok(())
     }
 }
 
@@ -206,7 +214,7 @@ pub async fn direct(
     }
     // Every device online before the first send: a device whose first poll came only after
     // sending began made the server read its catch-up among the messages meanwhile.
-    online.all(seeded.pairs.len() * 2).await;
+    online.all(seeded.pairs.len() * 2).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut clients = api.dedicated_many(seeded.pairs.len() * 2).await?;
     let sent = Arc::new(AtomicU64::new(0));
@@ -317,7 +325,7 @@ pub async fn fanout(
         let api = polls.pop().expect("one client per member");
         holders.spawn(hold(api, login.clone(), epoch, stop.clone(), Some(arrivals.clone()), online.clone()));
     }
-    online.all(receivers).await;
+    online.all(receivers).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let owner = group.members[0].clone();
     let owner_api = api.dedicated().await?;
@@ -537,7 +545,8 @@ pub async fn catchup(api: &Api, server: &Server, seeded: &Seeded, backlog: usize
             // The first page of the one conversation, from its first message, with no gap;
             // all of it unless the answer says there is more.
             let in_order = got.iter().enumerate().all(|(i, (conv, seq))| *conv == got[0].0 && *seq == i as i64 + 1);
-            let whole = if polled.more { !got.is_empty() && got.len() < sent } else { got.len() == sent };
+            let whole =
+                if polled.more { got.len() <= sent && (sent == 0 || !got.is_empty()) } else { got.len() == sent };
             anyhow::Ok((took, in_order && whole))
         });
     }

@@ -31,9 +31,10 @@ use crate::model::{ConvId, ConvRef, Message, MessageMeta, Pos, StoredEvent, Stre
 /// Small in tests, so that they take both ways.
 const WINDOW_MAX: i64 = if cfg!(test) { 8 } else { 1024 };
 
-/// A stream's events in a range of positions. `+?4`, not `?4`: SQLite (built with STAT4)
-/// compiles a statement again whenever a plain parameter of its `LIMIT` is bound, ~61k
-/// instructions each time, three times per catch-up (BENCHMARKS.md, sixteenth measurement).
+/// A stream's events in a range of positions. `+?4`, not `?4`: SQLite's planner reads a
+/// plain parameter in `LIMIT` (`sqlite3ExprIsInteger`), which marks the statement to be
+/// compiled again whenever that parameter is bound, ~61k instructions each time, once per
+/// stream of every catch-up (BENCHMARKS.md, sixteenth measurement).
 const EVENTS_BETWEEN: &str =
     "SELECT pos, json FROM events WHERE stream = ?1 AND pos > ?2 AND pos <= ?3 ORDER BY pos LIMIT +?4";
 

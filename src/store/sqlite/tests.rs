@@ -680,3 +680,29 @@ async fn the_writer_runs_as_a_batch_thread_behind_the_request_threads() {
     assert_eq!(policy, libc::SCHED_OTHER, "the other threads keep theirs");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn no_statement_takes_its_limit_as_a_plain_parameter() {
+    // SQLite compiles such a statement again at every bind (`catch_up.rs`): every source
+    // file is read, with its spacing and case evened out, for a parameter right after LIMIT.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("sqlite/tests.rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    assert!(files.len() > 20, "the sources were not found");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap().to_lowercase();
+        let even: String = text.split_whitespace().collect::<Vec<_>>().join(" ").replace("( ", "(");
+        for plain in ["limit ?", "limit (?", "limit :", "limit @", "limit $"] {
+            assert!(!even.contains(plain), "{} has `{plain}`: write `LIMIT +?N`", file.display());
+        }
+    }
+}
