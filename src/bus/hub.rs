@@ -144,6 +144,16 @@ impl Hub {
         Read::Events(events, end < inbox.events.len())
     }
 
+    /// Records that the store holds nothing for `user` after `from` up to `to`, where their
+    /// inbox's memory begins: it covers from `from` now, unless it moved meanwhile.
+    pub fn covered(&self, user: UserId, from: Pos, to: Pos) {
+        if let Some(inbox) = self.state.lock().inboxes.get_mut(&user) {
+            if inbox.covered_from == to {
+                inbox.covered_from = inbox.covered_from.min(from);
+            }
+        }
+    }
+
     /// Drops the inboxes of users nobody has polled for `idle`, so memory follows the
     /// number of active users, not the number of messages.
     pub fn trim(&self, idle: Duration) {
@@ -319,6 +329,20 @@ mod tests {
         assert_eq!(positions(hub.read(2, 0, 10)), (vec![3], false));
         assert_eq!(positions(hub.read(1, 1, 1)), (vec![2], true));
         assert_eq!(hub.head(), 3);
+    }
+
+    #[test]
+    fn memory_covers_further_back_only_where_it_began_when_the_store_was_read() {
+        let hub = Hub::default();
+        commit(&hub, vec![event(5, Stream::User(9))], vec![]);
+        hub.notifier(1);
+        assert!(matches!(hub.read(1, 3, 10), Read::Miss(5)));
+        hub.covered(1, 3, 5);
+        assert_eq!(positions(hub.read(1, 3, 10)), (vec![], false), "covered from 3 now");
+        assert!(matches!(hub.read(1, 1, 10), Read::Miss(3)));
+        // Had memory moved on (an overflow) since the read, the read proves nothing.
+        hub.covered(1, 0, 5);
+        assert!(matches!(hub.read(1, 1, 10), Read::Miss(3)));
     }
 
     #[test]
