@@ -145,10 +145,11 @@ impl Hub {
     }
 
     /// Records that the store holds nothing for `user` after `from` up to `to`, where their
-    /// inbox's memory begins: it covers from `from` now, unless it moved meanwhile.
+    /// inbox's memory began: it covers from `from` now, unless it has moved past `to`
+    /// meanwhile (an overflow dropped events above `to`).
     pub fn covered(&self, user: UserId, from: Pos, to: Pos) {
         if let Some(inbox) = self.state.lock().inboxes.get_mut(&user) {
-            if inbox.covered_from == to {
+            if inbox.covered_from <= to {
                 inbox.covered_from = inbox.covered_from.min(from);
             }
         }
@@ -340,9 +341,12 @@ mod tests {
         hub.covered(1, 3, 5);
         assert_eq!(positions(hub.read(1, 3, 10)), (vec![], false), "covered from 3 now");
         assert!(matches!(hub.read(1, 1, 10), Read::Miss(3)));
-        // Had memory moved on (an overflow) since the read, the read proves nothing.
-        hub.covered(1, 0, 5);
+        // Memory has moved past what a read covered (as after an overflow): it proves nothing.
+        hub.covered(1, 0, 2);
         assert!(matches!(hub.read(1, 1, 10), Read::Miss(3)));
+        // Another device's read, of a stretch memory already covers in part, still counts.
+        hub.covered(1, 1, 5);
+        assert_eq!(positions(hub.read(1, 1, 10)), (vec![], false));
     }
 
     #[test]
