@@ -161,6 +161,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let online = Arc::new(Online::default());
     let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(Arc::new(to_a)), online.clone()));
     let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(Arc::new(to_b)), online.clone()));
+    online.all(2).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = server.cpu_seconds();
     let started = Instant::now();

@@ -17,7 +17,6 @@
 //! See BENCHMARKS.md, sixteenth measurement, for what this cost before (`catchup`, and
 //! `direct`'s first polls).
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -66,18 +65,24 @@ pub fn events_between(
         }
     }
     // Only the conversations with something stored after their bound: most of a device's,
-    // coming back, have nothing new, and then there is nothing to look for.
-    let mut newest = conn.prepare_cached("SELECT last_pos FROM conversations WHERE id = ?1")?;
+    // coming back, have nothing new, and then there is nothing to look for. The same row
+    // tells what each is, for the messages' JSON.
+    let mut newest =
+        conn.prepare_cached("SELECT kind, user_a, user_b, group_id, last_pos FROM conversations WHERE id = ?1")?;
     let mut live = HashMap::new();
     for (conv, lower) in convs {
-        let last_pos: Option<Pos> = newest.query_row([conv], |r| r.get(0)).optional()?;
-        if last_pos.is_some_and(|p| p > lower) {
-            live.insert(conv, lower);
+        let found = newest
+            .query_row([conv], |r| {
+                Ok((conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get::<_, Pos>(4)?))
+            })
+            .optional()?;
+        if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| *last_pos > lower) {
+            live.insert(conv, Live { lower, conv_ref });
         }
     }
     // Every live conversation's bound is at least `after`, and may be far above it (a
     // group joined later): the first message that can count is after the lowest of them.
-    let lowest = live.values().copied().min();
+    let lowest = live.values().map(|l| l.lower).min();
     if let Some(lowest) = lowest {
         if let Some(first) = first_message_after(conn, lowest)?.filter(|(_, pos)| *pos <= until).map(|(id, _)| id) {
             let through = super::meta(conn, "keys_through")?;
@@ -121,10 +126,18 @@ fn first_message_after(conn: &Connection, after: Pos) -> rusqlite::Result<Option
     Ok(Some(found))
 }
 
+/// A conversation of the device with something stored after its bound.
+struct Live {
+    /// Its messages after this position are the device's.
+    lower: Pos,
+    /// What it is, for the messages' JSON.
+    conv_ref: ConvRef,
+}
+
 /// The device's messages from id `from` on, up to position `until`, in id order.
 fn in_order(
     conn: &Connection,
-    convs: &HashMap<ConvId, Pos>,
+    convs: &HashMap<ConvId, Live>,
     from: i64,
     until: Pos,
     limit: usize,
@@ -136,7 +149,6 @@ fn in_order(
          WHERE id >= ?1 AND pos <= ?2 AND conv_id IN (SELECT value FROM json_each(?3)) ORDER BY id"
     ))?;
     let ids = serde_json::to_string(&convs.keys().collect::<Vec<_>>()).expect("ids serialize");
-    let mut refs: HashMap<ConvId, Option<ConvRef>> = HashMap::new();
     let mut out = Vec::new();
     let mut rows = rows_from.query(params![from, until, ids])?;
     while let Some(r) = rows.next()? {
@@ -144,16 +156,8 @@ fn in_order(
         if out.len() == limit {
             break;
         }
-        if convs.get(&conv).is_none_or(|&lower| pos <= lower) {
-            continue;
-        }
-        let conv_ref = match refs.entry(conv) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => *e.insert(conv_ref(conn, conv)?),
-        };
-        if let Some(conv_ref) = conv_ref {
-            out.push(message_event(conv, conv_ref, message_row(conv_ref)(r)?, pos));
-        }
+        let Some(live) = convs.get(&conv).filter(|l| pos > l.lower) else { continue };
+        out.push(message_event(conv, live.conv_ref, message_row(live.conv_ref)(r)?, pos));
     }
     Ok(out)
 }
@@ -162,7 +166,7 @@ fn in_order(
 /// searched conversation by conversation.
 fn indexed_by_conversation(
     conn: &Connection,
-    convs: &HashMap<ConvId, Pos>,
+    convs: &HashMap<ConvId, Live>,
     until: Pos,
     limit: usize,
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
@@ -171,9 +175,8 @@ fn indexed_by_conversation(
          WHERE s.conv_id = ?1 AND s.seq >= ?2 AND m.pos <= ?3 ORDER BY s.seq LIMIT +?4"
     ))?;
     let mut out = Vec::new();
-    for (&conv, &lower) in convs {
+    for (&conv, &Live { lower, conv_ref }) in convs {
         let Some(from_seq) = first_indexed_seq_after(conn, conv, lower)? else { continue };
-        let Some(conv_ref) = conv_ref(conn, conv)? else { continue };
         let to_message = message_row(conv_ref);
         let rows =
             messages.query_map(params![conv, from_seq, until, limit as i64], |r| Ok((to_message(r)?, r.get(7)?)))?;
@@ -183,14 +186,6 @@ fn indexed_by_conversation(
         }
     }
     Ok(out)
-}
-
-fn conv_ref(conn: &Connection, conv: ConvId) -> rusqlite::Result<Option<ConvRef>> {
-    Ok(conn
-        .prepare_cached("SELECT kind, user_a, user_b, group_id FROM conversations WHERE id = ?1")?
-        .query_row([conv], |r| Ok(conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?
-        .flatten())
 }
 
 fn message_event(conv: ConvId, conv_ref: ConvRef, m: Message, pos: Pos) -> Arc<StoredEvent> {
