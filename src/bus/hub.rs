@@ -30,7 +30,6 @@ struct State {
     conv_ids: FastMap<ConvRef, ConvId>,
     conv_refs: FastMap<ConvId, ConvRef>,
     members: FastMap<ConvId, Vec<(UserId, Pos)>>,
-    user_convs: FastMap<UserId, Vec<(ConvId, Pos)>>,
     friends: FastMap<UserId, FastSet<UserId>>,
     inboxes: FastMap<UserId, Inbox>,
 }
@@ -104,19 +103,6 @@ impl Hub {
         self.state.lock().friends.get(&a).is_some_and(|f| f.contains(&b))
     }
 
-    /// The streams a user receives, each with the position from which they receive it.
-    pub fn subscriptions(&self, user: UserId) -> Vec<(Stream, Pos)> {
-        let st = self.state.lock();
-        let mut subs = vec![(Stream::User(user), 0)];
-        if let Some(convs) = st.user_convs.get(&user) {
-            subs.extend(convs.iter().map(|&(c, from)| (Stream::Conv(c), from)));
-        }
-        if let Some(friends) = st.friends.get(&user) {
-            subs.extend(friends.iter().map(|&f| (Stream::Friends(f), 0)));
-        }
-        subs
-    }
-
     /// What wakes `user`'s polls whenever an event for them is committed. Make its
     /// `notified()` before reading: it counts every wake-up from its making, so an event
     /// committed in between still ends the wait. Holding it keeps the user's inbox.
@@ -187,15 +173,11 @@ impl State {
                 let members = self.members.entry(conv).or_default();
                 if !members.iter().any(|(u, _)| *u == user) {
                     members.push((user, from));
-                    self.user_convs.entry(user).or_default().push((conv, from));
                 }
             }
             Delta::MemberRemoved { conv, user } => {
                 if let Some(members) = self.members.get_mut(&conv) {
                     members.retain(|(u, _)| *u != user);
-                }
-                if let Some(convs) = self.user_convs.get_mut(&user) {
-                    convs.retain(|(c, _)| *c != conv);
                 }
             }
             Delta::FriendsAdded(a, b) => {
@@ -379,7 +361,6 @@ mod tests {
         commit(&hub, events, vec![(2, Delta::MemberRemoved { conv: 7, user: 1 })]);
         assert_eq!(positions(hub.read(1, 0, 10)), (vec![1, 2], false));
         assert!(!hub.is_member(7, 1));
-        assert!(hub.subscriptions(1).iter().all(|(s, _)| *s != Stream::Conv(7)));
     }
 
     #[test]

@@ -111,17 +111,13 @@ mod tests {
                 assert!(std::time::Instant::now() < deadline, "receipt of {} never saved", b.user_id);
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            let subs = vec![(Stream::User(a.user_id), 0), (Stream::User(b.user_id), 0)];
-            let receipts: Vec<_> = chat
-                .store()
-                .events_after(subs, 0, crate::model::Pos::MAX, 100)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.json.contains("conversation.delivered"))
-                .map(|e| e.stream.key())
-                .collect();
-            assert_eq!(receipts, [stream_of(a.user_id)], "one receipt, to the sender's stream");
+            let mut receipts = Vec::new();
+            for user in [a.user_id, b.user_id] {
+                let events = chat.store().events_after(user, 0, crate::model::Pos::MAX, 100).await.unwrap();
+                let delivered = events.into_iter().filter(|e| e.json.contains("conversation.delivered"));
+                receipts.extend(delivered.map(|e| (user, e.stream.key())));
+            }
+            assert_eq!(receipts, [(a.user_id, stream_of(a.user_id))], "one receipt, to the sender's stream");
         }
         std::fs::remove_dir_all(dir).ok();
     }

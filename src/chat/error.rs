@@ -89,6 +89,7 @@ impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Closed => ChatError::Unavailable,
+            StoreError::Expired => ChatError::CursorExpired,
             other => ChatError::Store(other),
         }
     }

@@ -158,8 +158,7 @@ impl Chat {
                 Read::Miss(covered_from) => {
                     // Only what memory does not cover: the store may already hold commits the
                     // router has not seen yet, and those reach the inbox and the next read.
-                    let subs = self.hub().subscriptions(user);
-                    let mut events = self.store().events_after(subs, after, covered_from, limit + 1).await?;
+                    let mut events = self.store().events_after(user, after, covered_from, limit + 1).await?;
                     if events.is_empty() {
                         // Nothing up to what memory covers: memory now covers from `after` too,
                         // so the next poll from the same cursor (an empty answer returns it)
@@ -338,16 +337,65 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_empty_read_of_the_store_lets_memory_cover_the_cursor_it_was_read_from() {
+    /// A service over a fresh store in a temporary directory, that directory, and what
+    /// stops the service (dropping it stops it too).
+    async fn open_chat(tag: &str) -> (Chat, std::path::PathBuf, tokio::sync::watch::Sender<bool>) {
         let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let config =
-            Config::with_data_dir(std::env::temp_dir().join(format!("webim-empty-{}-{n}", std::process::id())));
+            Config::with_data_dir(std::env::temp_dir().join(format!("webim-{tag}-{}-{n}", std::process::id())));
         let hub = Arc::new(Hub::default());
         let store = SqliteStore::open(&config.data_dir, config.sync, hub.clone()).unwrap();
         let dir = config.data_dir.clone();
-        let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let chat = Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        (Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap(), dir, stop)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_catch_up_gives_what_the_user_received_at_each_position_not_what_they_receive_now() {
+        let (chat, dir, _stop) = open_chat("spans").await;
+        let plan = SeedPlan { prefix: "spans".into(), pairs: 2, ..Default::default() };
+        let mut pairs = chat.seed(&plan).await.unwrap().pairs;
+        let [c, _] = pairs.remove(1);
+        let [a, b] = pairs.remove(0);
+        let (a, b, c) = (a.user_id, b.user_id, c.user_id);
+        let group = chat.create_group(a, "spans", crate::model::JoinPolicy::Open, true).await.unwrap();
+        chat.join_group(b, group.id).await.unwrap();
+        let from = chat.hub().head();
+
+        // B leaves the group and joins it again; C is a stranger, a friend, not, and a friend again.
+        let to_group = Target::Group(group.id);
+        chat.send(a, to_group, "g1", "before leaving").await.unwrap();
+        chat.announce_presence(c, true).await;
+        chat.leave_group(b, group.id).await.unwrap();
+        chat.send(a, to_group, "g2", "while away").await.unwrap();
+        let request = chat.request_friend(c, b, None).await.unwrap();
+        chat.accept_friend(b, request.id).await.unwrap();
+        chat.announce_presence(c, false).await;
+        chat.join_group(b, group.id).await.unwrap();
+        chat.send(a, to_group, "g3", "after rejoining").await.unwrap();
+        chat.remove_friend(b, c).await.unwrap();
+        chat.announce_presence(c, true).await;
+        let request = chat.request_friend(b, c, None).await.unwrap();
+        chat.accept_friend(c, request.id).await.unwrap();
+        chat.announce_presence(c, false).await;
+
+        let events = chat.store().events_after(b, from, Pos::MAX, 1000).await.unwrap();
+        assert!(events.windows(2).all(|w| w[0].pos < w[1].pos), "in order, each once");
+        let parsed: Vec<serde_json::Value> = events.iter().map(|e| serde_json::from_str(&e.json).unwrap()).collect();
+        let of = |kind: &str| parsed.iter().filter(|e| e["type"] == kind).collect::<Vec<_>>();
+        let bodies: Vec<_> = of("message.new").iter().map(|e| e["message"]["body"].as_str().unwrap()).collect();
+        assert_eq!(bodies, ["before leaving", "after rejoining"], "nothing from while B was away");
+        let left = of("group.member_left");
+        assert_eq!(left.len(), 1, "B's own leaving, though B is a member again: {parsed:?}");
+        assert_eq!(left[0]["user_id"], b);
+        let presence: Vec<_> = of("presence").iter().map(|e| e["online"].as_bool().unwrap()).collect();
+        assert_eq!(presence, [false, false], "C's presence only while they were friends");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_empty_read_of_the_store_lets_memory_cover_the_cursor_it_was_read_from() {
+        let (chat, dir, _stop) = open_chat("empty").await;
         let plan = SeedPlan { prefix: "empty".into(), pairs: 2, ..Default::default() };
         let mut pairs = chat.seed(&plan).await.unwrap().pairs;
         let [c, d] = pairs.remove(1);

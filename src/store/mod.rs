@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The store is shutting down or its writer died.
     #[error("the store is closed")]
     Closed,
+    /// A read from a position that retention has already swept past.
+    #[error("the position is older than what retention keeps")]
+    Expired,
 }
 
 /// Result of store calls.
@@ -121,6 +124,24 @@ pub enum Delta {
     FriendsAdded(UserId, UserId),
     /// Two users are no longer friends.
     FriendsRemoved(UserId, UserId),
+}
+
+/// A stream as a user receives or received it: its events in `(from, until]` are theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The stream.
+    pub stream: Stream,
+    /// Events after this position (the subscription's start).
+    pub from: Pos,
+    /// Events up to this position: where the subscription ended, or `Pos::MAX`.
+    pub until: Pos,
+}
+
+impl Span {
+    /// A subscription that has not ended.
+    pub fn since(stream: Stream, from: Pos) -> Self {
+        Span { stream, from, until: Pos::MAX }
+    }
 }
 
 /// What one transaction made visible.
@@ -330,11 +351,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// Appends events that change no other state (presence, …).
     async fn append(&self, events: Vec<NewEvent>) -> StoreResult<()>;
 
-    /// The user's events from the given streams (each with its own lower bound) with
-    /// positions after `after` and up to `until`, ascending, at most `limit`.
+    /// The user's events with positions after `after` and up to `until`, ascending, at most
+    /// `limit`: those of every stream the user received at the event's position, including
+    /// streams they no longer receive (a group they left since). [`StoreError::Expired`]
+    /// when retention has swept past `after`.
     async fn events_after(
         &self,
-        streams: Vec<(Stream, Pos)>,
+        user: UserId,
         after: Pos,
         until: Pos,
         limit: usize,

@@ -325,6 +325,26 @@ async fn leaving_members_see_nothing_after_and_late_joiners_see_history_only_if_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_offline_while_its_user_was_removed_gets_what_came_before_and_the_removal() {
+    let mut app = spawn_app().await;
+    let (m, id) = group_of(&app, 2).await;
+    let (owner, member) = (&m[0], &m[1]);
+    let laptop = app.login(&member.username).await;
+    let cursor = app.drain(&laptop).await;
+    app.send_group(owner, id, "before", "still yours").await;
+    let removed = app.delete(&owner.token, &format!("/api/v1/groups/{id}/members/{}", member.user_id)).await;
+    assert_eq!(removed.0, StatusCode::NO_CONTENT);
+    app.send_group(owner, id, "after", "not yours").await;
+    // A restart empties memory: the laptop's poll reads all of it from the store.
+    app.restart().await;
+    let (events, _) = app.collect_until(&laptop, &cursor, Duration::from_millis(1500), |_| false).await;
+    assert_eq!(message_bodies(&events), ["still yours"], "{}", Value::from(events.clone()));
+    let left = of_type(&events, "group.member_left");
+    assert_eq!(left.len(), 1, "the laptop learns it was removed: {}", Value::from(events.clone()));
+    assert_eq!(left[0]["user_id"], member.user_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_group_refuses_more_members_with_a_clear_error() {
     let app = spawn_app_with(|c| c.max_group_members = 2).await;
     let (_, id) = group_of(&app, 2).await;

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{conv_ref_of, message_event_json, message_row, MESSAGE_COLS};
-use crate::model::{ConvId, ConvRef, Message, MessageMeta, Pos, StoredEvent, Stream};
+use crate::model::{ConvId, ConvRef, Message, MessageMeta, Pos, StoredEvent, Stream, UserId};
+use crate::store::Span;
 
 /// Most indexed messages a catch-up reads in order before it searches conversation by
 /// conversation instead: past this, a device far behind would read everyone's messages.
@@ -40,28 +41,60 @@ const EVENTS_BETWEEN: &str =
 /// The columns of [`MESSAGE_COLS`], of `messages` as `m`.
 const M_COLS: &str = "m.id, m.seq, m.sender_id, m.client_msg_id, m.body, m.ts, m.recalled, m.pos, m.conv_id";
 
-/// The events of `streams` (each with its own lower bound) with positions in
-/// `(after, until]`, ascending, at most `limit`. Run inside one read transaction.
+/// Every stream `user` receives or received after `after`, each with the positions between
+/// which its events are the user's. Read in the catch-up's transaction rather than taken
+/// from the router's memory: with their positions, the rows as they are now tell what the
+/// user received at any earlier position, ended subscriptions included, which memory forgets.
+pub fn subscriptions(conn: &Connection, user: UserId, after: Pos) -> rusqlite::Result<Vec<Span>> {
+    let mut spans = vec![Span::since(Stream::User(user), 0)];
+    let mut members = conn.prepare_cached("SELECT conv_id, joined_pos FROM members WHERE user_id = ?1")?;
+    for row in members.query_map([user], |r| Ok(Span::since(Stream::Conv(r.get(0)?), r.get(1)?)))? {
+        spans.push(row?);
+    }
+    let mut friends = conn.prepare_cached(
+        "SELECT user_b, since_pos FROM friendships WHERE user_a = ?1
+         UNION ALL SELECT user_a, since_pos FROM friendships WHERE user_b = ?1",
+    )?;
+    for row in friends.query_map([user], |r| Ok(Span::since(Stream::Friends(r.get(0)?), r.get(1)?)))? {
+        spans.push(row?);
+    }
+    let mut past = conn.prepare_cached(
+        "SELECT stream, from_pos, until_pos FROM past_subscriptions WHERE user_id = ?1 AND until_pos > ?2",
+    )?;
+    for row in past.query_map([user, after], |r| {
+        Ok(Span { stream: Stream::from_key(r.get(0)?), from: r.get(1)?, until: r.get(2)? })
+    })? {
+        spans.push(row?);
+    }
+    Ok(spans)
+}
+
+/// The events of `spans` with positions in `(after, until]`, ascending, at most `limit`.
+/// Run inside one read transaction.
 pub fn events_between(
     conn: &Connection,
-    streams: &[(Stream, Pos)],
+    spans: &[Span],
     after: Pos,
     until: Pos,
     limit: usize,
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
     let mut out = Vec::new();
     let mut events = conn.prepare_cached(EVENTS_BETWEEN)?;
-    let mut convs = Vec::new();
-    for &(stream, from) in streams {
-        let lower = after.max(from);
-        let rows = events.query_map(params![stream.key(), lower, until, limit as i64], |r| {
+    let mut convs: HashMap<ConvId, Vec<(Pos, Pos)>> = HashMap::new();
+    for span in spans {
+        let (lower, upper) = (after.max(span.from), until.min(span.until));
+        if lower >= upper {
+            continue;
+        }
+        let stream = span.stream;
+        let rows = events.query_map(params![stream.key(), lower, upper, limit as i64], |r| {
             Ok(Arc::new(StoredEvent { pos: r.get(0)?, stream, json: r.get::<_, String>(1)?.into(), message: None }))
         })?;
         for e in rows {
             out.push(e?);
         }
         if let Stream::Conv(conv) = stream {
-            convs.push((conv, lower));
+            convs.entry(conv).or_default().push((lower, upper));
         }
     }
     // Only the conversations with something stored after their bound: most of a device's,
@@ -70,24 +103,25 @@ pub fn events_between(
     let mut newest =
         conn.prepare_cached("SELECT kind, user_a, user_b, group_id, last_pos FROM conversations WHERE id = ?1")?;
     let mut live = HashMap::new();
-    for (conv, lower) in convs {
+    for (conv, bounds) in convs {
+        let lower = bounds.iter().map(|&(lower, _)| lower).min().expect("one span or more");
         let found = newest
             .query_row([conv], |r| {
                 Ok((conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get::<_, Pos>(4)?))
             })
             .optional()?;
         if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| *last_pos > lower) {
-            live.insert(conv, Live { lower, conv_ref });
+            live.insert(conv, Live { bounds, conv_ref });
         }
     }
     // Every live conversation's bound is at least `after`, and may be far above it (a
     // group joined later): the first message that can count is after the lowest of them.
-    let lowest = live.values().map(|l| l.lower).min();
+    let lowest = live.values().flat_map(|l| l.bounds.iter().map(|&(lower, _)| lower)).min();
     if let Some(lowest) = lowest {
         if let Some(first) = first_message_after(conn, lowest)?.filter(|(_, pos)| *pos <= until).map(|(id, _)| id) {
             let through = super::meta(conn, "keys_through")?;
             let read_from = if through - first >= WINDOW_MAX {
-                out.extend(indexed_by_conversation(conn, &live, until, limit)?);
+                out.extend(indexed_by_conversation(conn, &live, limit)?);
                 through + 1
             } else {
                 first
@@ -128,10 +162,17 @@ fn first_message_after(conn: &Connection, after: Pos) -> rusqlite::Result<Option
 
 /// A conversation of the device with something stored after its bound.
 struct Live {
-    /// Its messages after this position are the device's.
-    lower: Pos,
+    /// Its messages at positions in `(lower, upper]` of one of these are the device's: one
+    /// range for a conversation, more for a group left and joined again.
+    bounds: Vec<(Pos, Pos)>,
     /// What it is, for the messages' JSON.
     conv_ref: ConvRef,
+}
+
+impl Live {
+    fn holds(&self, pos: Pos) -> bool {
+        self.bounds.iter().any(|&(lower, upper)| lower < pos && pos <= upper)
+    }
 }
 
 /// The device's messages from id `from` on, up to position `until`, in id order.
@@ -156,18 +197,17 @@ fn in_order(
         if out.len() == limit {
             break;
         }
-        let Some(live) = convs.get(&conv).filter(|l| pos > l.lower) else { continue };
+        let Some(live) = convs.get(&conv).filter(|l| l.holds(pos)) else { continue };
         out.push(message_event(conv, live.conv_ref, message_row(live.conv_ref)(r)?, pos));
     }
     Ok(out)
 }
 
-/// The indexed messages of each conversation after its lower bound and up to `until`,
-/// searched conversation by conversation.
+/// The indexed messages of each conversation within its bounds, searched conversation by
+/// conversation.
 fn indexed_by_conversation(
     conn: &Connection,
     convs: &HashMap<ConvId, Live>,
-    until: Pos,
     limit: usize,
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
     let mut messages = conn.prepare_cached(&format!(
@@ -175,14 +215,16 @@ fn indexed_by_conversation(
          WHERE s.conv_id = ?1 AND s.seq >= ?2 AND m.pos <= ?3 ORDER BY s.seq LIMIT +?4"
     ))?;
     let mut out = Vec::new();
-    for (&conv, &Live { lower, conv_ref }) in convs {
-        let Some(from_seq) = first_indexed_seq_after(conn, conv, lower)? else { continue };
-        let to_message = message_row(conv_ref);
-        let rows =
-            messages.query_map(params![conv, from_seq, until, limit as i64], |r| Ok((to_message(r)?, r.get(7)?)))?;
-        for row in rows {
-            let (m, pos) = row?;
-            out.push(message_event(conv, conv_ref, m, pos));
+    for (&conv, live) in convs {
+        for &(lower, upper) in &live.bounds {
+            let Some(from_seq) = first_indexed_seq_after(conn, conv, lower)? else { continue };
+            let to_message = message_row(live.conv_ref);
+            let rows = messages
+                .query_map(params![conv, from_seq, upper, limit as i64], |r| Ok((to_message(r)?, r.get(7)?)))?;
+            for row in rows {
+                let (m, pos) = row?;
+                out.push(message_event(conv, live.conv_ref, m, pos));
+            }
         }
     }
     Ok(out)
@@ -250,9 +292,9 @@ mod tests {
     fn reading_again_with_other_bounds_does_not_compile_the_statement_again() {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut conn).unwrap();
-        let streams = [(Stream::User(1), 0), (Stream::User(2), 0)];
+        let streams = [Span::since(Stream::User(1), 0), Span::since(Stream::User(2), 0)];
         for pos in 1..=20 {
-            let stream = streams[pos as usize % 2].0.key();
+            let stream = streams[pos as usize % 2].stream.key();
             conn.execute("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, 0, '{}')", [pos, stream]).unwrap();
         }
         for (after, until, limit) in [(0, 20, 500), (3, 9, 2), (5, 30, 7)] {

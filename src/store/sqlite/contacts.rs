@@ -101,8 +101,8 @@ impl ContactStore for SqliteStore {
                 }
                 let (a, b) = if from < by { (from, by) } else { (by, from) };
                 ctx.conn.execute(
-                    "INSERT OR IGNORE INTO friendships (user_a, user_b, since) VALUES (?1, ?2, ?3)",
-                    params![a, b, now_ms()],
+                    "INSERT OR IGNORE INTO friendships (user_a, user_b, since, since_pos) VALUES (?1, ?2, ?3, ?4)",
+                    params![a, b, now_ms(), ctx.last_pos()],
                 )?;
                 let conv = ensure_direct(ctx, a, b)?;
                 ctx.delta(Delta::FriendsAdded(a, b));
@@ -116,9 +116,14 @@ impl ContactStore for SqliteStore {
         self.writer
             .write(move |ctx| {
                 let (x, y) = if a < b { (a, b) } else { (b, a) };
-                if ctx.conn.execute("DELETE FROM friendships WHERE user_a = ?1 AND user_b = ?2", [x, y])? == 0 {
-                    return Ok(false);
-                }
+                let since: Option<Pos> = ctx
+                    .conn
+                    .prepare_cached("DELETE FROM friendships WHERE user_a = ?1 AND user_b = ?2 RETURNING since_pos")?
+                    .query_row([x, y], |r| r.get(0))
+                    .optional()?;
+                let Some(since) = since else { return Ok(false) };
+                end_subscription(ctx, x, Stream::Friends(y), since)?;
+                end_subscription(ctx, y, Stream::Friends(x), since)?;
                 ctx.delta(Delta::FriendsRemoved(x, y));
                 append_all(ctx, events)?;
                 Ok(true)

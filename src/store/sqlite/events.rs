@@ -39,7 +39,7 @@ impl EventStore for SqliteStore {
 
     async fn events_after(
         &self,
-        streams: Vec<(Stream, Pos)>,
+        user: UserId,
         after: Pos,
         until: Pos,
         limit: usize,
@@ -50,11 +50,18 @@ impl EventStore for SqliteStore {
                 // index tables (`keys.rs`) committed between two of them would show the
                 // copied messages twice, or not at all, depending on which came first.
                 let tx = conn.unchecked_transaction()?;
-                let events = catch_up::events_between(&tx, &streams, after, until, limit)?;
+                // The floor as of this snapshot: a sweep's chunk may have committed since the
+                // poll checked the router's floor, and its rows would just be missing here.
+                if after < meta(&tx, "floor")? {
+                    return Ok(None);
+                }
+                let spans = catch_up::subscriptions(&tx, user, after)?;
+                let events = catch_up::events_between(&tx, &spans, after, until, limit)?;
                 tx.commit()?;
-                Ok(events)
+                Ok(Some(events))
             })
-            .await
+            .await?
+            .ok_or(StoreError::Expired)
     }
 
     async fn sweep(&self, before_ts: i64) -> StoreResult<Pos> {
@@ -76,6 +83,10 @@ impl EventStore for SqliteStore {
                         }
                     }
                     let floor = meta(ctx.conn, "floor")?.max(max_pos);
+                    // Subscriptions that ended at or below the floor cover only swept events.
+                    ctx.conn
+                        .prepare_cached("DELETE FROM past_subscriptions WHERE until_pos <= ?1")?
+                        .execute([floor])?;
                     if removed > 0 {
                         // Remember the head too: sweeping the newest rows must not move it back.
                         let head = head_of(ctx.conn)?.max(ctx.next_pos());

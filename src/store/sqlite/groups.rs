@@ -43,8 +43,16 @@ fn insert_member(ctx: &mut Ctx<'_, '_>, conv: ConvId, user: UserId, role: Role) 
     Ok(())
 }
 
+/// Removes a member, keeping what they received until now for their devices' catch-up.
 fn delete_member(ctx: &mut Ctx<'_, '_>, conv: ConvId, user: UserId) -> StoreResult<()> {
-    ctx.conn.prepare_cached("DELETE FROM members WHERE conv_id = ?1 AND user_id = ?2")?.execute([conv, user])?;
+    let joined: Option<Pos> = ctx
+        .conn
+        .prepare_cached("DELETE FROM members WHERE conv_id = ?1 AND user_id = ?2 RETURNING joined_pos")?
+        .query_row([conv, user], |r| r.get(0))
+        .optional()?;
+    if let Some(joined) = joined {
+        end_subscription(ctx, user, Stream::Conv(conv), joined)?;
+    }
     ctx.delta(Delta::MemberRemoved { conv, user });
     Ok(())
 }

@@ -170,6 +170,18 @@ fn append_all(ctx: &mut Ctx<'_, '_>, events: Vec<NewEvent>) -> StoreResult<()> {
     Ok(())
 }
 
+/// Records that `user` stops receiving `stream` now, having received it since `from`: a device
+/// of theirs that catches up from before now still gets the stream's events up to here
+/// (`catch_up::subscriptions`).
+fn end_subscription(ctx: &mut Ctx<'_, '_>, user: UserId, stream: Stream, from: Pos) -> StoreResult<()> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO past_subscriptions (user_id, stream, from_pos, until_pos) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![user, stream.key(), from, ctx.last_pos()])?;
+    Ok(())
+}
+
 /// Creates the direct conversation of two users (once) with both as members.
 fn ensure_direct(ctx: &mut Ctx<'_, '_>, a: UserId, b: UserId) -> StoreResult<ConvRef> {
     let conv = ConvRef::direct(a, b);

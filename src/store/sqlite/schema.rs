@@ -204,6 +204,22 @@ UPDATE conversations SET last_pos = m.last_pos
     FROM (SELECT conv_id, MAX(pos) AS last_pos FROM messages GROUP BY conv_id) AS m
     WHERE m.conv_id = conversations.id;
 "#,
+    // Who received which stream between which positions, so that a device catching up from
+    // before a change gets what was its user's then: a member removed from a group still
+    // gets the group's events up to the removal (their own `group.member_left` among them),
+    // and a friend's events count from the friendship on. Friendships made before this
+    // migration count from position 0, as they did.
+    r#"
+ALTER TABLE friendships ADD COLUMN since_pos INTEGER NOT NULL DEFAULT 0;
+-- Ended subscriptions: the events of `stream` in (from_pos, until_pos] are still the user's.
+CREATE TABLE past_subscriptions (
+    user_id   INTEGER NOT NULL,
+    stream    INTEGER NOT NULL,
+    from_pos  INTEGER NOT NULL,
+    until_pos INTEGER NOT NULL
+);
+CREATE INDEX past_subscriptions_user ON past_subscriptions(user_id, until_pos);
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

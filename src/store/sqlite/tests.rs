@@ -7,9 +7,9 @@ use parking_lot::Mutex;
 
 use super::SqliteStore;
 use crate::config::SyncMode;
-use crate::model::{ConvRef, EventBody, NewEvent, Pos, Stream};
+use crate::model::{ConvRef, EventBody, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{
-    AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, MessageStore, NewMessage, StoreError,
+    AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, MessageStore, NewMessage, Span, StoreError,
     StoreResult,
 };
 
@@ -47,6 +47,20 @@ async fn friends(store: &SqliteStore) -> i64 {
             _ => None,
         })
         .unwrap()
+}
+
+impl SqliteStore {
+    /// The catch-up read over the given streams, each received from its position on.
+    async fn events_in(
+        &self,
+        streams: Vec<(Stream, Pos)>,
+        after: Pos,
+        until: Pos,
+        limit: usize,
+    ) -> StoreResult<Vec<Arc<StoredEvent>>> {
+        let spans: Vec<Span> = streams.into_iter().map(|(stream, from)| Span::since(stream, from)).collect();
+        self.readers.read(move |conn| super::catch_up::events_between(conn, &spans, after, until, limit)).await
+    }
 }
 
 fn message(conv: i64, sender: i64, id: &str) -> NewMessage {
@@ -225,12 +239,11 @@ async fn the_fallback_read_merges_messages_and_events_in_order() {
         .unwrap();
     store.send_message(message(conv, 2, "x2")).await.unwrap();
     store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
-    let events =
-        store.events_after(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, Pos::MAX, 10).await.unwrap();
+    let events = store.events_in(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, Pos::MAX, 10).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| if e.message.is_some() { "message" } else { "event" }).collect();
     assert_eq!(kinds, ["message", "event", "message"]);
     assert!(events.windows(2).all(|w| w[0].pos < w[1].pos));
-    let later = store.events_after(vec![(Stream::Conv(conv), 0)], events[0].pos, Pos::MAX, 10).await.unwrap();
+    let later = store.events_in(vec![(Stream::Conv(conv), 0)], events[0].pos, Pos::MAX, 10).await.unwrap();
     assert_eq!(later.len(), 2);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -248,21 +261,21 @@ async fn the_fallback_read_starts_at_exactly_the_first_message_after_any_positio
             store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
         }
     }
-    let all = store.events_after(vec![(Stream::Conv(conv), 0)], 0, Pos::MAX, 1000).await.unwrap();
+    let all = store.events_in(vec![(Stream::Conv(conv), 0)], 0, Pos::MAX, 1000).await.unwrap();
     assert_eq!(all.iter().map(|e| e.message.unwrap().seq).collect::<Vec<_>>(), stored);
     let head = all.last().unwrap().pos;
     for after in 0..=head + 1 {
-        let got = store.events_after(vec![(Stream::Conv(conv), 0)], after, Pos::MAX, 1000).await.unwrap();
+        let got = store.events_in(vec![(Stream::Conv(conv), 0)], after, Pos::MAX, 1000).await.unwrap();
         let want: Vec<Pos> = all.iter().map(|e| e.pos).filter(|p| *p > after).collect();
         assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "after {after}");
     }
     // When a message holds the highest position, a restart continues right after it.
     store.send_message(message(conv, 1, "last")).await.unwrap();
-    let last = store.events_after(vec![(Stream::Conv(conv), 0)], head, Pos::MAX, 10).await.unwrap()[0].pos;
+    let last = store.events_in(vec![(Stream::Conv(conv), 0)], head, Pos::MAX, 10).await.unwrap()[0].pos;
     drop(store);
     let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     store.send_message(message(conv, 2, "after-restart")).await.unwrap();
-    let newest = store.events_after(vec![(Stream::Conv(conv), 0)], last, Pos::MAX, 10).await.unwrap();
+    let newest = store.events_in(vec![(Stream::Conv(conv), 0)], last, Pos::MAX, 10).await.unwrap();
     assert_eq!(newest.iter().map(|e| e.pos).collect::<Vec<_>>(), [last + 1]);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -315,7 +328,7 @@ async fn the_fallback_read_keeps_to_its_window_and_each_streams_bound_however_fa
                         .map(|(p, _)| *p)
                         .take(limit)
                         .collect();
-                    let got = store.events_after(streams.clone(), after, until, limit).await.unwrap();
+                    let got = store.events_in(streams.clone(), after, until, limit).await.unwrap();
                     let at = format!("after {after}, until {until}, limit {limit}, streams {streams:?}");
                     assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "{at}");
                     for e in &got {
@@ -340,9 +353,22 @@ async fn retention_removes_only_what_is_older_and_keeps_the_head_across_restarts
     let cutoff = crate::model::now_ms() - 60_000;
     assert_eq!(store.sweep(cutoff).await.unwrap(), 0, "nothing is a minute old yet");
     assert_eq!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().len(), 1);
+    store.remove_friend(1, 2, vec![]).await.unwrap();
+    let past = |store: SqliteStore| async move {
+        store
+            .readers
+            .read(|c| c.query_row("SELECT COUNT(*) FROM past_subscriptions", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap()
+    };
+    assert_eq!(past(store.clone()).await, 2, "each side's ended friendship");
     let head = store.snapshot().await.unwrap().head;
     let floor = store.sweep(crate::model::now_ms() + 1).await.unwrap();
     assert_eq!(floor, head, "everything up to the newest message was swept");
+    assert_eq!(past(store.clone()).await, 0, "what ended at or below the floor goes with it");
+    let read = store.events_after(1, floor - 1, Pos::MAX, 10).await;
+    assert!(matches!(read, Err(StoreError::Expired)), "a read from below the floor: {read:?}");
+    assert!(store.events_after(1, floor, Pos::MAX, 10).await.unwrap().is_empty());
     assert!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().is_empty());
     drop(store);
     let reopened = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
