@@ -360,6 +360,8 @@ mod tests {
         let (a, b, c) = (a.user_id, b.user_id, c.user_id);
         let group = chat.create_group(a, "spans", crate::model::JoinPolicy::Open, true).await.unwrap();
         chat.join_group(b, group.id).await.unwrap();
+        // B's inbox, from here on: what memory delivers, to compare the store's read with.
+        let _wake = chat.hub().notifier(b);
         let from = chat.hub().head();
 
         // B leaves the group and joins it again; C is a stranger, a friend, not, and a friend again.
@@ -373,6 +375,9 @@ mod tests {
         chat.announce_presence(c, false).await;
         chat.join_group(b, group.id).await.unwrap();
         chat.send(a, to_group, "g3", "after rejoining").await.unwrap();
+        let gone = chat.create_group(a, "gone", crate::model::JoinPolicy::Open, true).await.unwrap();
+        chat.join_group(b, gone.id).await.unwrap();
+        chat.dissolve_group(a, gone.id).await.unwrap();
         chat.remove_friend(b, c).await.unwrap();
         chat.announce_presence(c, true).await;
         let request = chat.request_friend(b, c, None).await.unwrap();
@@ -388,8 +393,30 @@ mod tests {
         let left = of("group.member_left");
         assert_eq!(left.len(), 1, "B's own leaving, though B is a member again: {parsed:?}");
         assert_eq!(left[0]["user_id"], b);
+        assert_eq!(of("group.dissolved").len(), 1, "a group dissolved since");
         let presence: Vec<_> = of("presence").iter().map(|e| e["online"].as_bool().unwrap()).collect();
         assert_eq!(presence, [false, false], "C's presence only while they were friends");
+        let Read::Events(delivered, _) = chat.hub().read(b, from, 1000) else { panic!("memory covers B from `from`") };
+        let positions = |events: &[Arc<StoredEvent>]| events.iter().map(|e| e.pos).collect::<Vec<_>>();
+        assert_eq!(positions(&events), positions(&delivered), "the store's read and memory's delivery agree");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_from_a_position_a_sweep_just_passed_answers_expired_not_what_is_left() {
+        let (chat, dir, _stop) = open_chat("swept").await;
+        let plan = SeedPlan { prefix: "swept".into(), pairs: 1, ..Default::default() };
+        let [a, b] = chat.seed(&plan).await.unwrap().pairs.remove(0);
+        for i in 0..3 {
+            chat.send(a.user_id, Target::User(b.user_id), &format!("s{i}"), "old").await.unwrap();
+        }
+        // The store sweeps; the router has not heard of it yet, as between a sweep's chunks.
+        let floor = chat.store().sweep(crate::model::now_ms() + 1).await.unwrap();
+        assert!(floor > parse_cursor(&b.cursor).unwrap(), "the sweep passed B's cursor");
+        assert!(chat.hub().floor() < floor);
+        let auth_b = chat.authenticate(&b.token).await.unwrap();
+        let answer = chat.poll(&auth_b, Some(&b.cursor), Some(0)).await;
+        assert!(matches!(answer, Err(ChatError::CursorExpired)), "{answer:?}");
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -212,18 +212,23 @@ fn indexed_by_conversation(
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
     let mut messages = conn.prepare_cached(&format!(
         "SELECT {M_COLS} FROM message_seqs s JOIN messages m ON m.id = s.id
-         WHERE s.conv_id = ?1 AND s.seq >= ?2 AND m.pos <= ?3 ORDER BY s.seq LIMIT +?4"
+         WHERE s.conv_id = ?1 AND s.seq >= ?2 ORDER BY s.seq LIMIT +?3"
     ))?;
     let mut out = Vec::new();
     for (&conv, live) in convs {
         for &(lower, upper) in &live.bounds {
             let Some(from_seq) = first_indexed_seq_after(conn, conv, lower)? else { continue };
             let to_message = message_row(live.conv_ref);
-            let rows = messages
-                .query_map(params![conv, from_seq, upper, limit as i64], |r| Ok((to_message(r)?, r.get(7)?)))?;
-            for row in rows {
-                let (m, pos) = row?;
-                out.push(message_event(conv, live.conv_ref, m, pos));
+            let mut rows = messages.query(params![conv, from_seq, limit as i64])?;
+            // Positions grow with seq within a conversation: the first past the bound ends
+            // the range. A filter in SQL would step through every later message of a group
+            // left long ago, and none of them would count towards the limit.
+            while let Some(r) = rows.next()? {
+                let pos: Pos = r.get(7)?;
+                if pos > upper {
+                    break;
+                }
+                out.push(message_event(conv, live.conv_ref, to_message(r)?, pos));
             }
         }
     }

@@ -83,11 +83,11 @@ impl EventStore for SqliteStore {
                         }
                     }
                     let floor = meta(ctx.conn, "floor")?.max(max_pos);
-                    // Subscriptions that ended at or below the floor cover only swept events.
-                    ctx.conn
-                        .prepare_cached("DELETE FROM past_subscriptions WHERE until_pos <= ?1")?
-                        .execute([floor])?;
-                    if removed > 0 {
+                    if removed == 0 {
+                        // The last chunk: subscriptions that ended at or below the floor cover
+                        // only swept events. Once, as this scans the table.
+                        ctx.conn.execute("DELETE FROM past_subscriptions WHERE until_pos <= ?1", [floor])?;
+                    } else {
                         // Remember the head too: sweeping the newest rows must not move it back.
                         let head = head_of(ctx.conn)?.max(ctx.next_pos());
                         ctx.conn.execute(

@@ -102,8 +102,10 @@ fn head_of(conn: &Connection) -> rusqlite::Result<Pos> {
     )
 }
 
+/// A number kept in `meta`, 0 when unset. Cached: every catch-up reads two.
 fn meta(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?.unwrap_or(0))
+    let mut stmt = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+    Ok(stmt.query_row([key], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
 const USER_COLS: &str = "id, username, display_name, avatar";

@@ -50,15 +50,14 @@ async fn friends(store: &SqliteStore) -> i64 {
 }
 
 impl SqliteStore {
-    /// The catch-up read over the given streams, each received from its position on.
+    /// The catch-up read over the given spans of streams.
     async fn events_in(
         &self,
-        streams: Vec<(Stream, Pos)>,
+        spans: Vec<Span>,
         after: Pos,
         until: Pos,
         limit: usize,
     ) -> StoreResult<Vec<Arc<StoredEvent>>> {
-        let spans: Vec<Span> = streams.into_iter().map(|(stream, from)| Span::since(stream, from)).collect();
         self.readers.read(move |conn| super::catch_up::events_between(conn, &spans, after, until, limit)).await
     }
 }
@@ -239,11 +238,14 @@ async fn the_fallback_read_merges_messages_and_events_in_order() {
         .unwrap();
     store.send_message(message(conv, 2, "x2")).await.unwrap();
     store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
-    let events = store.events_in(vec![(Stream::Conv(conv), 0), (Stream::User(1), 0)], 0, Pos::MAX, 10).await.unwrap();
+    let events = store
+        .events_in(vec![Span::since(Stream::Conv(conv), 0), Span::since(Stream::User(1), 0)], 0, Pos::MAX, 10)
+        .await
+        .unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| if e.message.is_some() { "message" } else { "event" }).collect();
     assert_eq!(kinds, ["message", "event", "message"]);
     assert!(events.windows(2).all(|w| w[0].pos < w[1].pos));
-    let later = store.events_in(vec![(Stream::Conv(conv), 0)], events[0].pos, Pos::MAX, 10).await.unwrap();
+    let later = store.events_in(vec![Span::since(Stream::Conv(conv), 0)], events[0].pos, Pos::MAX, 10).await.unwrap();
     assert_eq!(later.len(), 2);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -261,21 +263,21 @@ async fn the_fallback_read_starts_at_exactly_the_first_message_after_any_positio
             store.append(vec![NewEvent::now(Stream::User(9), EventBody::FriendRemoved { user_id: 1 })]).await.unwrap();
         }
     }
-    let all = store.events_in(vec![(Stream::Conv(conv), 0)], 0, Pos::MAX, 1000).await.unwrap();
+    let all = store.events_in(vec![Span::since(Stream::Conv(conv), 0)], 0, Pos::MAX, 1000).await.unwrap();
     assert_eq!(all.iter().map(|e| e.message.unwrap().seq).collect::<Vec<_>>(), stored);
     let head = all.last().unwrap().pos;
     for after in 0..=head + 1 {
-        let got = store.events_in(vec![(Stream::Conv(conv), 0)], after, Pos::MAX, 1000).await.unwrap();
+        let got = store.events_in(vec![Span::since(Stream::Conv(conv), 0)], after, Pos::MAX, 1000).await.unwrap();
         let want: Vec<Pos> = all.iter().map(|e| e.pos).filter(|p| *p > after).collect();
         assert_eq!(got.iter().map(|e| e.pos).collect::<Vec<_>>(), want, "after {after}");
     }
     // When a message holds the highest position, a restart continues right after it.
     store.send_message(message(conv, 1, "last")).await.unwrap();
-    let last = store.events_in(vec![(Stream::Conv(conv), 0)], head, Pos::MAX, 10).await.unwrap()[0].pos;
+    let last = store.events_in(vec![Span::since(Stream::Conv(conv), 0)], head, Pos::MAX, 10).await.unwrap()[0].pos;
     drop(store);
     let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     store.send_message(message(conv, 2, "after-restart")).await.unwrap();
-    let newest = store.events_in(vec![(Stream::Conv(conv), 0)], last, Pos::MAX, 10).await.unwrap();
+    let newest = store.events_in(vec![Span::since(Stream::Conv(conv), 0)], last, Pos::MAX, 10).await.unwrap();
     assert_eq!(newest.iter().map(|e| e.pos).collect::<Vec<_>>(), [last + 1]);
     std::fs::remove_dir_all(dir).ok();
 }
@@ -315,8 +317,19 @@ async fn the_fallback_read_keeps_to_its_window_and_each_streams_bound_however_fa
     assert_eq!(positions.len(), streams_of.len());
     let (first, head) = (positions[0], *positions.last().unwrap());
     let middle = positions[positions.len() / 2];
-    let subscriptions =
-        [vec![(Stream::Conv(ab), 0), (Stream::Conv(ac), middle), (Stream::User(1), 0)], vec![(Stream::Conv(ac), 0)]];
+    let quarter = positions[positions.len() / 4];
+    let span = |stream, from, until| Span { stream, from, until };
+    let subscriptions = [
+        vec![Span::since(Stream::Conv(ab), 0), Span::since(Stream::Conv(ac), middle), Span::since(Stream::User(1), 0)],
+        vec![Span::since(Stream::Conv(ac), 0)],
+        // Subscriptions that ended: a conversation left and joined again, a friendship ended.
+        vec![
+            span(Stream::Conv(ab), 0, quarter),
+            span(Stream::Conv(ab), middle, Pos::MAX),
+            span(Stream::User(1), 0, middle),
+        ],
+        vec![span(Stream::Conv(ac), first, quarter), span(Stream::Conv(ac), quarter + 3, middle + 1)],
+    ];
     for streams in &subscriptions {
         for after in first - 1..=head {
             for until in [after + 2, after + 12, Pos::MAX] {
@@ -324,7 +337,10 @@ async fn the_fallback_read_keeps_to_its_window_and_each_streams_bound_however_fa
                     let want: Vec<Pos> = positions
                         .iter()
                         .zip(&streams_of)
-                        .filter(|&(&p, s)| p <= until && streams.iter().any(|(t, from)| t == s && p > after.max(*from)))
+                        .filter(|&(&p, s)| {
+                            p <= until
+                                && streams.iter().any(|t| t.stream == *s && p > after.max(t.from) && p <= t.until)
+                        })
                         .map(|(p, _)| *p)
                         .take(limit)
                         .collect();
@@ -370,6 +386,13 @@ async fn retention_removes_only_what_is_older_and_keeps_the_head_across_restarts
     assert!(matches!(read, Err(StoreError::Expired)), "a read from below the floor: {read:?}");
     assert!(store.events_after(1, floor, Pos::MAX, 10).await.unwrap().is_empty());
     assert!(store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap().is_empty());
+    // A friendship that ends above the floor is kept by the next sweep.
+    store.send_message(message(conv, 1, "new")).await.unwrap();
+    let req = store.create_friend_request(1, 2, String::new(), Box::new(|_| vec![])).await.unwrap();
+    store.answer_friend_request(req.id, 2, true, vec![]).await.unwrap();
+    store.remove_friend(1, 2, vec![]).await.unwrap();
+    assert_eq!(store.sweep(cutoff).await.unwrap(), floor, "nothing new is old enough");
+    assert_eq!(past(store.clone()).await, 2, "ended above the floor");
     drop(store);
     let reopened = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     let snap = reopened.snapshot().await.unwrap();
