@@ -1,6 +1,8 @@
 //! The catch-up read: a device's events from the store, for a poll whose cursor is older
 //! than what the router holds in memory (a device that comes back, or one whose first poll
-//! comes after others' events moved the head).
+//! comes after others' events moved the head). What the user received is read in the same
+//! transaction, each stream with the positions between which it was theirs
+//! ([`subscriptions`]), so that ended memberships and friendships count up to their end.
 //!
 //! Messages are looked for only in the device's conversations with something stored after
 //! the cursor, as their `last_pos` tells; coming back, most have nothing. Ids and positions
