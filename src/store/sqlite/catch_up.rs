@@ -19,7 +19,7 @@
 //! See BENCHMARKS.md, sixteenth measurement, for what this cost before (`catchup`, and
 //! `direct`'s first polls).
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -123,7 +123,8 @@ pub fn events_between(
         if let Some(first) = first_message_after(conn, lowest)?.filter(|(_, pos)| *pos <= until).map(|(id, _)| id) {
             let through = super::meta(conn, "keys_through")?;
             let read_from = if through - first >= WINDOW_MAX {
-                out.extend(indexed_by_conversation(conn, &live, limit)?);
+                let found = indexed_by_conversation(conn, &live, limit, &out)?;
+                out.extend(found);
                 through + 1
             } else {
                 first
@@ -206,12 +207,22 @@ fn in_order(
 }
 
 /// The indexed messages of each conversation within its bounds, searched conversation by
-/// conversation.
+/// conversation; only those that can still be among the `limit` lowest positions, with
+/// the events found already (`found`).
 fn indexed_by_conversation(
     conn: &Connection,
     convs: &HashMap<ConvId, Live>,
     limit: usize,
+    found: &[Arc<StoredEvent>],
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
+    // The `limit` lowest positions seen so far. Once there are that many, a message above
+    // all of them cannot be in the answer, nor can the rest of its range: without this, a
+    // device far behind in many busy conversations had a page rendered for each, to keep
+    // one page of them in all.
+    let mut lowest = BinaryHeap::with_capacity(limit + 1);
+    for pos in found.iter().map(|e| e.pos) {
+        keep_lowest(&mut lowest, pos, limit);
+    }
     let mut messages = conn.prepare_cached(&format!(
         "SELECT {M_COLS} FROM message_seqs s JOIN messages m ON m.id = s.id
          WHERE s.conv_id = ?1 AND s.seq >= ?2 ORDER BY s.seq LIMIT +?3"
@@ -227,7 +238,7 @@ fn indexed_by_conversation(
             // left long ago, and none of them would count towards the limit.
             while let Some(r) = rows.next()? {
                 let pos: Pos = r.get(7)?;
-                if pos > upper {
+                if pos > upper || !keep_lowest(&mut lowest, pos, limit) {
                     break;
                 }
                 out.push(message_event(conv, live.conv_ref, to_message(r)?, pos));
@@ -235,6 +246,19 @@ fn indexed_by_conversation(
         }
     }
     Ok(out)
+}
+
+/// Adds `pos` to the `limit` lowest positions in `lowest` (a max-heap), or answers false
+/// when there are that many already and all are lower.
+fn keep_lowest(lowest: &mut BinaryHeap<Pos>, pos: Pos, limit: usize) -> bool {
+    if lowest.len() == limit && lowest.peek().is_some_and(|&highest| pos > highest) {
+        return false;
+    }
+    lowest.push(pos);
+    if lowest.len() > limit {
+        lowest.pop();
+    }
+    true
 }
 
 fn message_event(conv: ConvId, conv_ref: ConvRef, m: Message, pos: Pos) -> Arc<StoredEvent> {
