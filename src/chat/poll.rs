@@ -268,6 +268,7 @@ mod tests {
 
     use super::*;
     use crate::bus::Hub;
+    use crate::chat::seed::Login;
     use crate::chat::{SeedPlan, Target};
     use crate::config::Config;
     use crate::model::ConvRef;
@@ -337,9 +338,12 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
-    /// A service over a fresh store in a temporary directory, that directory, and what
-    /// stops the service (dropping it stops it too).
-    async fn open_chat(tag: &str) -> (Chat, std::path::PathBuf, tokio::sync::watch::Sender<bool>) {
+    /// A service over a fresh store in a temporary directory with `pairs` pairs of friends
+    /// seeded; that directory; and what stops the service (dropping it stops it too).
+    async fn open_chat(
+        tag: &str,
+        pairs: usize,
+    ) -> (Chat, Vec<[Login; 2]>, std::path::PathBuf, tokio::sync::watch::Sender<bool>) {
         let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let config =
             Config::with_data_dir(std::env::temp_dir().join(format!("webim-{tag}-{}-{n}", std::process::id())));
@@ -347,14 +351,15 @@ mod tests {
         let store = SqliteStore::open(&config.data_dir, config.sync, hub.clone()).unwrap();
         let dir = config.data_dir.clone();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        (Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap(), dir, stop)
+        let chat = Chat::with_store(Arc::new(store), hub, config, stopped).await.unwrap();
+        let plan = SeedPlan { prefix: tag.into(), pairs, ..Default::default() };
+        let seeded = chat.seed(&plan).await.unwrap().pairs;
+        (chat, seeded, dir, stop)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_catch_up_gives_what_the_user_received_at_each_position_not_what_they_receive_now() {
-        let (chat, dir, _stop) = open_chat("spans").await;
-        let plan = SeedPlan { prefix: "spans".into(), pairs: 2, ..Default::default() };
-        let mut pairs = chat.seed(&plan).await.unwrap().pairs;
+        let (chat, mut pairs, dir, _stop) = open_chat("spans", 2).await;
         let [c, _] = pairs.remove(1);
         let [a, b] = pairs.remove(0);
         let (a, b, c) = (a.user_id, b.user_id, c.user_id);
@@ -404,9 +409,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_poll_from_a_position_a_sweep_just_passed_answers_expired_not_what_is_left() {
-        let (chat, dir, _stop) = open_chat("swept").await;
-        let plan = SeedPlan { prefix: "swept".into(), pairs: 1, ..Default::default() };
-        let [a, b] = chat.seed(&plan).await.unwrap().pairs.remove(0);
+        let (chat, mut pairs, dir, _stop) = open_chat("swept", 1).await;
+        let [a, b] = pairs.remove(0);
         for i in 0..3 {
             chat.send(a.user_id, Target::User(b.user_id), &format!("s{i}"), "old").await.unwrap();
         }
@@ -422,9 +426,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_empty_read_of_the_store_lets_memory_cover_the_cursor_it_was_read_from() {
-        let (chat, dir, _stop) = open_chat("empty").await;
-        let plan = SeedPlan { prefix: "empty".into(), pairs: 2, ..Default::default() };
-        let mut pairs = chat.seed(&plan).await.unwrap().pairs;
+        let (chat, mut pairs, dir, _stop) = open_chat("empty", 2).await;
         let [c, d] = pairs.remove(1);
         let [_, b] = pairs.remove(0);
         // Others' events move the head before B's first poll, so that poll reads the store.
