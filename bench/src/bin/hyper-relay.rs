@@ -166,8 +166,12 @@ fn main() -> anyhow::Result<()> {
             let channels = channels.clone();
             tokio::task::spawn_local(async move {
                 let service = service_fn(move |req| handle(channels.clone(), req));
-                let _ =
-                    http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(tcp), service).await;
+                // Written as webim writes its answers (`src/app.rs`).
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .writev(false)
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
             });
         }
     })
