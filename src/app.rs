@@ -126,7 +126,7 @@ async fn serve(listener: TcpListener, app: crate::http::Api, stop: impl Future<O
         // Small answers must leave at once: latency is the product.
         let _ = tcp.set_nodelay(true);
         // `writev(false)`: an answer's head and body are copied into one buffer and leave in
-        // one `send`, not a two-part `writev`. Fanning out, a delivery cost ~12 % less server
+        // one `send`, not a two-part `writev`. Fanning out, a delivery cost ~9 % less server
         // CPU that way (BENCHMARKS.md, eighteenth measurement).
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
