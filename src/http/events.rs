@@ -3,7 +3,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,22 @@ pub struct PollAnswer {
 pub async fn poll(State(chat): State<Chat>, auth: Auth, p: PollParams) -> ApiResult<Response> {
     let batch = chat.poll(&auth, p.cursor.as_deref(), p.timeout).await?;
     Ok(rendered::json(StatusCode::OK, render(&batch)))
+}
+
+/// The poll route's answer from a request's parts, extracted as the router's [`poll`] is:
+/// the token first, then the query. The parts are dropped before the poll is held, as the
+/// router drops them, so a held poll keeps no headers.
+pub async fn answer(chat: Chat, mut parts: Parts) -> Response {
+    let auth = match Auth::from_request_parts(&mut parts, &chat).await {
+        Ok(auth) => auth,
+        Err(e) => return e.into_response(),
+    };
+    let params = match PollParams::from_request_parts(&mut parts, &chat).await {
+        Ok(params) => params,
+        Err(e) => return e.into_response(),
+    };
+    drop(parts);
+    poll(State(chat), auth, params).await.into_response()
 }
 
 /// Joins the events' stored JSON without parsing it again: each event was rendered once,

@@ -1,6 +1,6 @@
 //! The HTTP API: one router per resource, merged here, with the layers every route shares
 //! (request ids, tracing and panic safety; body limit; unread bodies drained) and fallbacks
-//! in the error shape.
+//! in the error shape. Polls skip the router ([`fast_poll`]).
 
 mod accounts;
 mod avatars;
@@ -10,6 +10,7 @@ mod envelope;
 pub mod error;
 mod events;
 pub mod extract;
+mod fast_poll;
 mod groups;
 mod messages;
 mod openapi;
@@ -27,10 +28,11 @@ use tower_http::map_request_body::{MapRequestBody, MapRequestBodyLayer};
 
 use self::envelope::{Envelope, EnvelopeLayer};
 pub use self::error::{ApiError, ApiResult};
+use self::fast_poll::{FastPoll, FastPollLayer};
 use crate::chat::Chat;
 
 /// The whole API on top of `chat`, behind the layers every request goes through.
-pub type Api = Envelope<MapRequestBody<<DefaultBodyLimit as Layer<Router>>::Service, fn(Incoming) -> Body>>;
+pub type Api = Envelope<FastPoll<MapRequestBody<<DefaultBodyLimit as Layer<Router>>::Service, fn(Incoming) -> Body>>>;
 
 /// The whole API on top of `chat`.
 ///
@@ -41,6 +43,7 @@ pub fn api(chat: Chat) -> Api {
     let body_limit = chat.config().body_limit;
     ServiceBuilder::new()
         .layer(EnvelopeLayer::default())
+        .layer(FastPollLayer::new(chat.clone()))
         .layer(MapRequestBodyLayer::new(drain::drain_unread::<Incoming> as fn(Incoming) -> Body))
         .layer(DefaultBodyLimit::max(body_limit))
         .service(router(chat))
