@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::chat::Chat;
 use crate::config::Config;
+use crate::one_send::OneSend;
 
 /// A server bound to its address and ready to run.
 pub struct Application {
@@ -125,13 +126,9 @@ async fn serve(listener: TcpListener, app: crate::http::Api, stop: impl Future<O
         };
         // Small answers must leave at once: latency is the product.
         let _ = tcp.set_nodelay(true);
-        // `writev(false)`: an answer's head and body are copied into one buffer and leave in
-        // one `send`, not a two-part `writev`. Fanning out, a delivery cost ~9 % less server
-        // CPU that way (BENCHMARKS.md, eighteenth measurement).
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .writev(false)
-            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+            .serve_connection(TokioIo::new(OneSend(tcp)), TowerToHyperService::new(app.clone()));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -21,4 +21,5 @@ pub mod fast_map;
 pub mod http;
 pub mod media;
 pub mod model;
+pub mod one_send;
 pub mod store;

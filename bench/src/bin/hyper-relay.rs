@@ -166,7 +166,9 @@ fn main() -> anyhow::Result<()> {
             let channels = channels.clone();
             tokio::task::spawn_local(async move {
                 let service = service_fn(move |req| handle(channels.clone(), req));
-                // Written as webim writes its answers (`src/app.rs`).
+                // One `send` per answer, as webim's small answers leave (`src/one_send.rs`).
+                // hyper's own flattening keeps a buffer per connection as large as its
+                // largest answer, which here is small.
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .writev(false)
