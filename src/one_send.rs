@@ -13,7 +13,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Most bytes gathered into one `send`; a poll's answer and a sent message's are far below.
+/// Most bytes gathered into one `send`: a poll's usual answer and a send's are well below
+/// it; a catch-up page, history or a file above it stays a two-part write.
 pub const GATHER_MAX: usize = 16 * 1024;
 
 thread_local! {
