@@ -89,8 +89,8 @@ pub async fn poll(State(chat): State<Chat>, auth: Auth, p: PollParams) -> ApiRes
 }
 
 /// The poll route's answer from a request's parts, extracted as the router's [`poll`] is:
-/// the token first, then the query. The parts are dropped before the poll is held, as the
-/// router drops them, so a held poll keeps no headers.
+/// the token first, then the query. The parts are dropped before the poll is held, so a
+/// held poll keeps no headers.
 pub async fn answer(chat: Chat, mut parts: Parts) -> Response {
     let auth = match Auth::from_request_parts(&mut parts, &chat).await {
         Ok(auth) => auth,
