@@ -12,6 +12,8 @@ mod presence;
 mod profile;
 mod seed;
 mod tasks;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -117,8 +117,8 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::chat::{SeedPlan, Target};
-    use crate::config::Config;
+    use crate::chat::testing::open_chat;
+    use crate::chat::Target;
 
     /// Counts the requests that reach it and answers 418.
     #[derive(Clone, Default)]
@@ -141,13 +141,6 @@ mod tests {
         }
     }
 
-    async fn open_chat(name: &str) -> (Chat, std::path::PathBuf, tokio::sync::watch::Sender<bool>) {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let dir = std::env::temp_dir().join(format!("webim-{name}-{}-{n}", std::process::id()));
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        (Chat::open(Config::with_data_dir(&dir), stopped).await.unwrap(), dir, stop)
-    }
-
     /// The status, the content type and the body.
     async fn status_and_body(answer: Response) -> (StatusCode, Option<String>, String) {
         let status = answer.status();
@@ -158,7 +151,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_a_plain_get_of_the_poll_route_skips_the_router() {
-        let (chat, dir, _stop) = open_chat("fast-poll-routing").await;
+        let (chat, _, dir, _stop) = open_chat("fast-poll-routing", 0).await;
         let inner = Counting::default();
         let mut service = FastPollLayer::new(chat).layer(inner.clone());
         let routed = [
@@ -184,9 +177,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_poll_is_answered_as_the_router_answers_it() {
-        let (chat, dir, _stop) = open_chat("fast-poll-same").await;
-        let seeded = chat.seed(&SeedPlan { prefix: "hs".into(), pairs: 1, ..Default::default() }).await.unwrap();
-        let [a, b] = &seeded.pairs[0];
+        let (chat, pairs, dir, _stop) = open_chat("fast-poll-same", 1).await;
+        let [a, b] = &pairs[0];
         chat.send(a.user_id, Target::User(b.user_id), "m1", "hello").await.unwrap();
         let unused = Counting::default();
         let bearer = |token: &str| Some((AUTHORIZATION, format!("Bearer {token}")));
