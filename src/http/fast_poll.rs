@@ -16,37 +16,23 @@ use axum::http::{Method, Request};
 use axum::response::Response;
 use http_body::Body as HttpBody;
 use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::events;
 use crate::chat::Chat;
 
-/// Wraps a service in [`FastPoll`].
-#[derive(Clone)]
-pub struct FastPollLayer {
-    chat: Chat,
-}
-
-impl FastPollLayer {
-    /// Polls go to `chat` directly.
-    pub fn new(chat: Chat) -> Self {
-        FastPollLayer { chat }
-    }
-}
-
-impl<S> Layer<S> for FastPollLayer {
-    type Service = FastPoll<S>;
-
-    fn layer(&self, inner: S) -> FastPoll<S> {
-        FastPoll { inner, chat: self.chat.clone() }
-    }
-}
-
-/// The service of [`FastPollLayer`].
+/// Takes polls to their handler and everything else to `inner` (the router).
 #[derive(Clone)]
 pub struct FastPoll<S> {
     inner: S,
     chat: Chat,
+}
+
+impl<S> FastPoll<S> {
+    /// Polls go to `chat` directly; the rest to `inner`.
+    pub fn new(chat: Chat, inner: S) -> Self {
+        FastPoll { inner, chat }
+    }
 }
 
 /// A poll's answer, being made.
@@ -153,7 +139,7 @@ mod tests {
     async fn only_a_plain_get_of_the_poll_route_skips_the_router() {
         let (chat, _, dir, _stop) = open_chat("fast-poll-routing", 0).await;
         let inner = Counting::default();
-        let mut service = FastPollLayer::new(chat).layer(inner.clone());
+        let mut service = FastPoll::new(chat, inner.clone());
         let routed = [
             Request::head("/api/v1/events").body(Body::empty()),
             Request::post("/api/v1/events").body(Body::empty()),
@@ -203,7 +189,7 @@ mod tests {
                 }
                 req.body(Body::empty()).unwrap()
             };
-            let fast = FastPollLayer::new(chat.clone()).layer(unused.clone()).oneshot(req()).await.unwrap();
+            let fast = FastPoll::new(chat.clone(), unused.clone()).oneshot(req()).await.unwrap();
             let fast = status_and_body(fast).await;
             let routed = status_and_body(super::super::router(chat.clone()).oneshot(req()).await.unwrap()).await;
             assert_eq!(fast, routed, "{query}");

@@ -28,7 +28,7 @@ use tower_http::map_request_body::{MapRequestBody, MapRequestBodyLayer};
 
 use self::envelope::{Envelope, EnvelopeLayer};
 pub use self::error::{ApiError, ApiResult};
-use self::fast_poll::{FastPoll, FastPollLayer};
+use self::fast_poll::FastPoll;
 use crate::chat::Chat;
 
 /// The whole API on top of `chat`, behind the layers every request goes through.
@@ -41,9 +41,10 @@ pub type Api = Envelope<FastPoll<MapRequestBody<<DefaultBodyLimit as Layer<Route
 /// kept by a held poll for its whole life.
 pub fn api(chat: Chat) -> Api {
     let body_limit = chat.config().body_limit;
+    let polls = chat.clone();
     ServiceBuilder::new()
         .layer(EnvelopeLayer::default())
-        .layer(FastPollLayer::new(chat.clone()))
+        .layer_fn(move |inner| FastPoll::new(polls.clone(), inner))
         .layer(MapRequestBodyLayer::new(drain::drain_unread::<Incoming> as fn(Incoming) -> Body))
         .layer(DefaultBodyLimit::max(body_limit))
         .service(router(chat))
