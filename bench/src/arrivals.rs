@@ -2,20 +2,24 @@
 //! A fan-out to 1,000 members is 1,000 arrivals per message; counted in place, none of them
 //! is a channel message to the scenario's loop, as each was before.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 
+use crate::report::Latencies;
+
 /// Told of every message a device receives from someone else.
 pub trait OnArrival: Send + Sync {
-    /// Message `seq` of its conversation arrived at `at`.
-    fn arrived(&self, seq: i64, at: Instant);
+    /// Message `seq` of its conversation was read by the generator at `at`, having reached
+    /// the device's socket at `on_socket` (when the kernel stamped it).
+    fn arrived(&self, seq: i64, at: Instant, on_socket: Option<Instant>);
 }
 
-/// Each arrival's time, in order (ping-pong waits for one message at a time).
+/// Each arrival's time as read, in order (ping-pong waits for one message at a time).
 impl OnArrival for mpsc::UnboundedSender<Instant> {
-    fn arrived(&self, _seq: i64, at: Instant) {
+    fn arrived(&self, _seq: i64, at: Instant, _on_socket: Option<Instant>) {
         let _ = self.send(at);
     }
 }
@@ -25,8 +29,12 @@ pub struct Fanout {
     epoch: Instant,
     members: usize,
     counts: Vec<AtomicUsize>,
-    /// Microseconds after `epoch` of the latest arrival so far.
+    /// Microseconds after `epoch` of the latest arrival so far, as the generator read it.
     latest_us: Vec<AtomicU64>,
+    /// The same by the sockets' receive times; 0 while any arrival had none.
+    latest_on_socket_us: Vec<AtomicU64>,
+    /// Arrivals without a receive time.
+    unstamped: AtomicUsize,
     complete: AtomicUsize,
     done: Notify,
 }
@@ -39,6 +47,8 @@ impl Fanout {
             members,
             counts: (0..messages).map(|_| AtomicUsize::new(0)).collect(),
             latest_us: (0..messages).map(|_| AtomicU64::new(0)).collect(),
+            latest_on_socket_us: (0..messages).map(|_| AtomicU64::new(0)).collect(),
+            unstamped: AtomicUsize::new(0),
             complete: AtomicUsize::new(0),
             done: Notify::new(),
         }
@@ -69,6 +79,36 @@ impl Fanout {
         (self.counts.get(i)?.load(Ordering::Acquire) >= self.members).then(|| self.latest_us[i].load(Ordering::Acquire))
     }
 
+    /// When message `seq` had reached every member's socket, if it has and every arrival had
+    /// a receive time.
+    pub fn last_member_on_socket_us(&self, seq: i64) -> Option<u64> {
+        if self.unstamped.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let i = usize::try_from(seq - 1).ok()?;
+        (self.counts.get(i)?.load(Ordering::Acquire) >= self.members)
+            .then(|| self.latest_on_socket_us[i].load(Ordering::Acquire))
+    }
+
+    /// Adds, for every message that reached every member, the wait from its send (`sent_us[i]`
+    /// for seq `i + 1`, microseconds after the epoch) until the last member had it: as the
+    /// generator read it (`last_member_latency`), and at the sockets
+    /// (`last_member_on_socket_latency`, when every arrival had a receive time).
+    pub fn add_last_member_latencies(&self, sent_us: &[u64], m: &mut BTreeMap<String, f64>) {
+        let (mut read, mut on_socket) = (Latencies::default(), Latencies::default());
+        for (i, &sent) in sent_us.iter().enumerate() {
+            let seq = i as i64 + 1;
+            if let Some(at) = self.last_member_us(seq) {
+                read.record(Duration::from_micros(at.saturating_sub(sent)));
+            }
+            if let Some(at) = self.last_member_on_socket_us(seq) {
+                on_socket.record(Duration::from_micros(at.saturating_sub(sent)));
+            }
+        }
+        read.add_to("last_member_latency", m);
+        on_socket.add_to("last_member_on_socket_latency", m);
+    }
+
     /// How many messages reached every member.
     pub fn complete(&self) -> usize {
         self.complete.load(Ordering::Acquire)
@@ -86,10 +126,20 @@ impl Fanout {
 }
 
 impl OnArrival for Fanout {
-    fn arrived(&self, seq: i64, at: Instant) {
+    fn arrived(&self, seq: i64, at: Instant, on_socket: Option<Instant>) {
         let Some(i) = usize::try_from(seq - 1).ok().filter(|&i| i < self.counts.len()) else { return };
-        // The time first, then the count: whoever sees the count complete sees the time.
+        // The times first, then the count: whoever sees the count complete sees the times.
         self.latest_us[i].fetch_max(at.duration_since(self.epoch).as_micros() as u64, Ordering::AcqRel);
+        match on_socket {
+            Some(t) => {
+                // Stamped before the epoch cannot be a message of this run's; saturates to 0.
+                let us = t.saturating_duration_since(self.epoch).as_micros() as u64;
+                self.latest_on_socket_us[i].fetch_max(us, Ordering::AcqRel);
+            }
+            None => {
+                self.unstamped.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         if self.counts[i].fetch_add(1, Ordering::AcqRel) + 1 == self.members
             && self.complete.fetch_add(1, Ordering::AcqRel) + 1 == self.counts.len()
         {
@@ -107,19 +157,32 @@ mod tests {
         let epoch = Instant::now();
         let f = Fanout::new(2, 3, epoch);
         let at = |ms| epoch + Duration::from_millis(ms);
-        f.arrived(1, at(5));
-        f.arrived(1, at(9));
-        assert_eq!(f.last_member_us(1), None);
-        f.arrived(1, at(7));
+        // Read later than it reached the socket, each by a different delay.
+        f.arrived(1, at(5), Some(at(4)));
+        f.arrived(1, at(9), Some(at(2)));
+        assert_eq!((f.last_member_us(1), f.last_member_on_socket_us(1)), (None, None));
+        f.arrived(1, at(7), Some(at(6)));
         assert_eq!(f.last_member_us(1), Some(9_000));
+        assert_eq!(f.last_member_on_socket_us(1), Some(6_000), "the latest socket arrival, not the latest read");
         assert!(!f.all_arrived(Duration::from_millis(10)).await);
         // Out-of-range seqs (another conversation's) are not counted.
-        f.arrived(3, at(1));
-        f.arrived(0, at(1));
+        f.arrived(3, at(1), None);
+        f.arrived(0, at(1), None);
+        assert_eq!(f.last_member_on_socket_us(1), Some(6_000), "uncounted arrivals change nothing");
         for ms in [2, 3, 4] {
-            f.arrived(2, at(ms));
+            f.arrived(2, at(ms), Some(at(1)));
         }
         assert!(f.all_arrived(Duration::from_millis(10)).await);
         assert_eq!((f.complete(), f.last_member_us(2)), (2, Some(4_000)));
+    }
+
+    #[test]
+    fn one_arrival_without_a_receive_time_gives_no_socket_figure() {
+        let epoch = Instant::now();
+        let f = Fanout::new(1, 2, epoch);
+        f.arrived(1, epoch + Duration::from_millis(3), Some(epoch + Duration::from_millis(1)));
+        f.arrived(1, epoch + Duration::from_millis(4), None);
+        assert_eq!(f.last_member_us(1), Some(4_000));
+        assert_eq!(f.last_member_on_socket_us(1), None, "half a figure would understate the wait");
     }
 }

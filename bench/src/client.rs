@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -19,6 +19,8 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::arrival_clock::{LastArrival, TimedStream};
+
 /// An HTTP/1.1 client for one server: pooled, or one connection of its own; cheap to clone.
 #[derive(Clone)]
 pub struct Api {
@@ -31,10 +33,11 @@ enum Transport {
     /// Any idle connection of a shared pool, or a new one.
     Pool(Client<HttpConnector, Full<Bytes>>),
     /// One keep-alive connection, as a browser tab holds; requests on it go one at a time.
-    Own(Arc<Mutex<Own>>),
+    /// If asked, its reads note when their bytes arrived, across reconnects.
+    Own(Arc<Mutex<Own>>, Option<LastArrival>),
 }
 
-type Connection = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+type Connection = Pin<Box<http1::Connection<TokioIo<TimedStream>, Full<Bytes>>>>;
 
 /// A connection of its own, driven by the task that sends on it. Given a task of its own
 /// (hyper's usual set-up), every request and every answer crossed between two tasks: in
@@ -133,21 +136,42 @@ impl Api {
     /// per loop, as a browser does: no pool to share with thousands of others, which made
     /// the generator's own work a large part of what it measured.
     pub async fn dedicated(&self) -> anyhow::Result<Api> {
-        let own = self.open().await?;
-        Ok(Api { http: Transport::Own(Arc::new(Mutex::new(own))), base: self.base.clone() })
+        self.own_connection(None).await
+    }
+
+    /// Like [`Api::dedicated`], and its answers' arrival at the socket is known
+    /// ([`Api::last_arrival`]). Not for every connection: with every connection stamped,
+    /// `direct` against the relay (where the generator is the limit) made 22.9k msg/s
+    /// against 24.6k, averaged over three alternating runs each (BENCHMARKS.md).
+    pub async fn stamped(&self) -> anyhow::Result<Api> {
+        self.own_connection(Some(LastArrival::default())).await
+    }
+
+    async fn own_connection(&self, last: Option<LastArrival>) -> anyhow::Result<Api> {
+        let own = self.open(last.as_ref()).await?;
+        Ok(Api { http: Transport::Own(Arc::new(Mutex::new(own)), last), base: self.base.clone() })
     }
 
     /// `n` clients with a connection each, opened a wave at a time: a burst of thousands at
     /// once would overflow the server's queue of unaccepted connections (Nchan's is 511),
     /// and each dropped handshake is retried only after a second.
     pub async fn dedicated_many(&self, n: usize) -> anyhow::Result<Vec<Api>> {
+        self.many(n, false).await
+    }
+
+    /// `n` clients as [`Api::stamped`] makes them, opened as [`Api::dedicated_many`] does.
+    pub async fn stamped_many(&self, n: usize) -> anyhow::Result<Vec<Api>> {
+        self.many(n, true).await
+    }
+
+    async fn many(&self, n: usize, stamped: bool) -> anyhow::Result<Vec<Api>> {
         const WAVE: usize = 256;
         let mut all = Vec::with_capacity(n);
         while all.len() < n {
             let mut wave = tokio::task::JoinSet::new();
             for _ in 0..WAVE.min(n - all.len()) {
                 let api = self.clone();
-                wave.spawn(async move { api.dedicated().await });
+                wave.spawn(async move { if stamped { api.stamped().await } else { api.dedicated().await } });
             }
             while let Some(r) = wave.join_next().await {
                 all.push(r??);
@@ -156,9 +180,10 @@ impl Api {
         Ok(all)
     }
 
-    async fn open(&self) -> anyhow::Result<Own> {
+    async fn open(&self, last: Option<&LastArrival>) -> anyhow::Result<Own> {
         let stream = TcpStream::connect(self.authority()).await.context("connect failed")?;
         stream.set_nodelay(true)?;
+        let stream = TimedStream::new(stream, last.cloned()).context("receive timestamps refused")?;
         let (send, conn) = http1::handshake(TokioIo::new(stream)).await.context("handshake failed")?;
         Ok(Own { send, conn: Box::pin(conn), closed: false })
     }
@@ -189,7 +214,7 @@ impl Api {
         let mut req = match self.http {
             Transport::Pool(_) => Request::builder().uri(format!("{}{path}", self.base)),
             // A connection of its own sends the path alone; the pool adds the host itself.
-            Transport::Own(_) => Request::builder().uri(path).header("host", self.authority()),
+            Transport::Own(..) => Request::builder().uri(path).header("host", self.authority()),
         }
         .method(method);
         for (k, v) in headers {
@@ -212,7 +237,7 @@ impl Api {
                 let bytes = body.collect().await.context("body failed")?.to_bytes();
                 Ok((parts.status, parts.headers, bytes))
             }
-            Transport::Own(own) => {
+            Transport::Own(own, last) => {
                 let mut own = own.lock().await;
                 let Own { send, conn, closed } = &mut *own;
                 // A server may end a keep-alive connection after an answer (nginx does after
@@ -220,7 +245,7 @@ impl Api {
                 if *closed
                     || !matches!(drive(conn, closed, std::future::poll_fn(|cx| send.poll_ready(cx))).await, Ok(Ok(())))
                 {
-                    *own = self.open().await?;
+                    *own = self.open(last.as_ref()).await?;
                 }
                 let Own { send, conn, closed } = &mut *own;
                 let response = send.send_request(req);
@@ -228,6 +253,15 @@ impl Api {
                 let bytes = drive(conn, closed, body.collect()).await?.context("body failed")?.to_bytes();
                 Ok((parts.status, parts.headers, bytes))
             }
+        }
+    }
+
+    /// When the latest answer on this client's own connection reached its socket (the
+    /// kernel's receive time of its last bytes); `None` unless made by [`Api::stamped`].
+    pub fn last_arrival(&self) -> Option<Instant> {
+        match &self.http {
+            Transport::Own(_, last) => last.as_ref()?.get(),
+            Transport::Pool(_) => None,
         }
     }
 

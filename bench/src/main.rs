@@ -2,6 +2,7 @@
 //! the server (pinned to a core when asked), drives the public HTTP API as browsers do and
 //! checks every message; then prints a table and writes JSON.
 
+mod arrival_clock;
 mod arrivals;
 mod client;
 mod nchan;

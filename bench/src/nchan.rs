@@ -151,12 +151,12 @@ impl PubSub {
 }
 
 /// A long-poll subscriber: follows Last-Modified / Etag, tells `arrived` of each message's
-/// body and arrival.
+/// body, when it was read, and when it reached the socket.
 async fn subscribe(
     api: Api,
     channel: String,
     stop: Arc<AtomicBool>,
-    mut arrived: impl FnMut(&[u8], Instant) + Send + 'static,
+    mut arrived: impl FnMut(&[u8], Instant, Option<Instant>) + Send + 'static,
 ) -> anyhow::Result<u64> {
     let (mut since, mut etag) = (String::new(), String::new());
     let mut received = 0;
@@ -173,7 +173,7 @@ async fn subscribe(
                 since = h.get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 etag = h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 received += 1;
-                arrived(&body, at);
+                arrived(&body, at, api.last_arrival());
             }
             StatusCode::NOT_MODIFIED | StatusCode::REQUEST_TIMEOUT => {}
             other => bail!("a subscriber got {other}"),
@@ -205,7 +205,7 @@ pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
     let [sub_a, sub_b, publisher]: [Api; 3] =
         api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
     let bodies = |tx: mpsc::UnboundedSender<(String, Instant)>| {
-        move |body: &[u8], at| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at)))
+        move |body: &[u8], at, _| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at)))
     };
     let sa = tokio::spawn(subscribe(sub_a, "pa".into(), stop.clone(), bodies(to_a)));
     let sb = tokio::spawn(subscribe(sub_b, "pb".into(), stop.clone(), bodies(to_b)));
@@ -248,12 +248,12 @@ pub async fn fanout(nchan: &PubSub, members: usize, messages: usize, rate: Optio
     let stop = Arc::new(AtomicBool::new(false));
     let arrivals = Arc::new(Fanout::new(messages, members, Instant::now()));
     let mut subs = JoinSet::new();
-    for api in api.dedicated_many(members).await? {
+    for api in crate::scenarios::members_clients(&api, members, rate).await? {
         let arrivals = arrivals.clone();
         // Message `i` (its body) is the channel's `i + 1`th.
-        let arrived = move |body: &[u8], at| {
+        let arrived = move |body: &[u8], at, on_socket| {
             if let Some(i) = std::str::from_utf8(body).ok().and_then(|b| b.parse::<i64>().ok()) {
-                arrivals.arrived(i + 1, at);
+                arrivals.arrived(i + 1, at, on_socket);
             }
         };
         subs.spawn(subscribe(api, "fan".into(), stop.clone(), arrived));
@@ -291,20 +291,14 @@ pub async fn fanout(nchan: &PubSub, members: usize, messages: usize, rate: Optio
     }
     stop.store(true, Ordering::Relaxed);
     subs.abort_all();
-    let mut latency = Latencies::default();
-    for (i, sent) in sent_at.iter().enumerate() {
-        if let Some(at_us) = arrivals.last_member_us(i as i64 + 1) {
-            let sent_us = sent.duration_since(arrivals.epoch()).as_micros() as u64;
-            latency.record(Duration::from_micros(at_us.saturating_sub(sent_us)));
-        }
-    }
+    let sent_us: Vec<u64> = sent_at.iter().map(|t| t.duration_since(arrivals.epoch()).as_micros() as u64).collect();
     let deliveries = arrivals.deliveries();
     let mut m = BTreeMap::new();
     m.insert("deliveries".into(), deliveries as f64);
     m.insert("deliveries_per_s".into(), deliveries as f64 / elapsed);
     m.insert("lost".into(), (messages * members) as f64 - deliveries as f64);
     m.insert("server_cpu_s".into(), cpu);
-    latency.add_to("last_member_latency", &mut m);
+    arrivals.add_last_member_latencies(&sent_us, &mut m);
     let params = [
         ("members", members.to_string()),
         ("messages", messages.to_string()),
@@ -336,7 +330,7 @@ pub async fn direct(nchan: &PubSub, pairs: usize, seconds: f64) -> anyhow::Resul
     let mut subs = JoinSet::new();
     for (i, api) in api.dedicated_many(devices).await?.into_iter().enumerate() {
         let seen = seen[i].clone();
-        let arrived = move |body: &[u8], at: Instant| {
+        let arrived = move |body: &[u8], at: Instant, _on_socket: Option<Instant>| {
             let Some((n, sent_us)) = std::str::from_utf8(body).ok().and_then(|b| b.split_once(' ')) else { return };
             let (Ok(n), Ok(sent_us)) = (n.parse::<u64>(), sent_us.parse::<u64>()) else { return };
             let mut s = seen.lock().expect("one subscriber");
@@ -421,7 +415,7 @@ pub async fn idle(nchan: &PubSub, n: usize, settle_s: f64) -> anyhow::Result<Rep
     let stop = Arc::new(AtomicBool::new(false));
     let mut subs = JoinSet::new();
     for i in 0..n {
-        subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), |_: &[u8], _| {}));
+        subs.spawn(subscribe(api.clone(), format!("idle{i}"), stop.clone(), |_: &[u8], _, _| {}));
     }
     tokio::time::sleep(Duration::from_secs_f64(2.0 + n as f64 / 5000.0)).await;
     crate::scenarios::until_quiet(|| nchan.cpu_seconds() + crate::scenarios::own_cpu_seconds()).await;
