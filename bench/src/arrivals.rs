@@ -17,10 +17,37 @@ pub trait OnArrival: Send + Sync {
     fn arrived(&self, seq: i64, at: Instant, on_socket: Option<Instant>);
 }
 
-/// Each arrival's time as read, in order (ping-pong waits for one message at a time).
-impl OnArrival for mpsc::UnboundedSender<Instant> {
-    fn arrived(&self, _seq: i64, at: Instant, _on_socket: Option<Instant>) {
-        let _ = self.send(at);
+/// Each arrival's times, in order (ping-pong waits for one message at a time).
+impl OnArrival for mpsc::UnboundedSender<(Instant, Option<Instant>)> {
+    fn arrived(&self, _seq: i64, at: Instant, on_socket: Option<Instant>) {
+        let _ = self.send((at, on_socket));
+    }
+}
+
+/// The latency of each round as the generator read it, and at the receiving socket.
+#[derive(Default)]
+pub struct RoundTrips {
+    read: Latencies,
+    on_socket: Latencies,
+    unstamped: bool,
+}
+
+impl RoundTrips {
+    /// A message sent at `sent` that arrived at `on_socket` and was read at `at`.
+    pub fn record(&mut self, sent: Instant, at: Instant, on_socket: Option<Instant>) {
+        self.read.record(at - sent);
+        match on_socket {
+            Some(t) => self.on_socket.record(t.saturating_duration_since(sent)),
+            None => self.unstamped = true,
+        }
+    }
+
+    /// `latency_*` as read, and `latency_on_socket_*` unless a round had no receive time.
+    pub fn add_to(&self, m: &mut BTreeMap<String, f64>) {
+        self.read.add_to("latency", m);
+        if !self.unstamped {
+            self.on_socket.add_to("latency_on_socket", m);
+        }
     }
 }
 
@@ -174,6 +201,21 @@ mod tests {
         }
         assert!(f.all_arrived(Duration::from_millis(10)).await);
         assert_eq!((f.complete(), f.last_member_us(2)), (2, Some(4_000)));
+    }
+
+    #[test]
+    fn a_round_counts_from_its_send_to_the_socket_and_to_the_read() {
+        let sent = Instant::now();
+        let mut rounds = RoundTrips::default();
+        rounds.record(sent, sent + Duration::from_millis(3), Some(sent + Duration::from_millis(1)));
+        let mut m = BTreeMap::new();
+        rounds.add_to(&mut m);
+        assert_eq!((m["latency_p50_ms"], m["latency_on_socket_p50_ms"]), (3.0, 1.0));
+        rounds.record(sent, sent + Duration::from_millis(2), None);
+        let mut m = BTreeMap::new();
+        rounds.add_to(&mut m);
+        assert!(m.contains_key("latency_p50_ms"));
+        assert!(!m.contains_key("latency_on_socket_p50_ms"), "not from some of the rounds only");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::arrivals::{Fanout, OnArrival};
+use crate::arrivals::{Fanout, OnArrival, RoundTrips};
 use crate::client::Api;
 use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
@@ -202,17 +202,18 @@ pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
-    let [sub_a, sub_b, publisher]: [Api; 3] =
-        api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
-    let bodies = |tx: mpsc::UnboundedSender<(String, Instant)>| {
-        move |body: &[u8], at, _| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at)))
+    let [sub_a, sub_b]: [Api; 2] =
+        api.stamped_many(2).await?.try_into().map_err(|_| anyhow::anyhow!("two clients"))?;
+    let publisher = api.dedicated().await?;
+    let bodies = |tx: mpsc::UnboundedSender<(String, Instant, Option<Instant>)>| {
+        move |body: &[u8], at, on_socket| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at, on_socket)))
     };
     let sa = tokio::spawn(subscribe(sub_a, "pa".into(), stop.clone(), bodies(to_a)));
     let sb = tokio::spawn(subscribe(sub_b, "pb".into(), stop.clone(), bodies(to_b)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = nchan.cpu_seconds();
     let started = Instant::now();
-    let mut latency = Latencies::default();
+    let mut latency = RoundTrips::default();
     let mut stale = 0u64;
     for i in 0..rounds {
         let (channel, arrivals) = if i % 2 == 0 { ("pb", &mut at_b) } else { ("pa", &mut at_a) };
@@ -221,10 +222,10 @@ pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
         publish(&publisher, channel, body.clone()).await?;
         // Only this round's message counts: a subscriber may be handed an older one again.
         loop {
-            let (got, at) =
+            let (got, at, on_socket) =
                 tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("subscriber ended")?;
             if got == body {
-                latency.record(at - sent);
+                latency.record(sent, at, on_socket);
                 break;
             }
             stale += 1;
@@ -235,7 +236,7 @@ pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
     sa.abort();
     sb.abort();
     let mut m = BTreeMap::new();
-    latency.add_to("latency", &mut m);
+    latency.add_to(&mut m);
     m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
     m.insert("server_cpu_s".into(), nchan.cpu_seconds() - cpu);
     m.insert("stale_messages_skipped".into(), stale as f64);

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::arrivals::{Fanout, OnArrival};
+use crate::arrivals::{Fanout, OnArrival, RoundTrips};
 use crate::client::Api;
 use crate::pacing::Pacing;
 use crate::report::{Latencies, Report};
@@ -157,8 +157,9 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
-    let [poll_a, poll_b, api]: [Api; 3] =
-        api.dedicated_many(3).await?.try_into().map_err(|_| anyhow::anyhow!("three clients"))?;
+    let [poll_a, poll_b]: [Api; 2] =
+        api.stamped_many(2).await?.try_into().map_err(|_| anyhow::anyhow!("two clients"))?;
+    let api = api.dedicated().await?;
     let online = Arc::new(Online::default());
     let ha = tokio::spawn(hold(poll_a, a.clone(), epoch, stop.clone(), Some(Arc::new(to_a)), online.clone()));
     let hb = tokio::spawn(hold(poll_b, b.clone(), epoch, stop.clone(), Some(Arc::new(to_b)), online.clone()));
@@ -166,7 +167,7 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cpu = server.cpu_seconds();
     let started = Instant::now();
-    let mut latency = Latencies::default();
+    let mut latency = RoundTrips::default();
     for i in 0..rounds {
         let (from, to, arrivals) = if i % 2 == 0 { (&a, &b, &mut at_b) } else { (&b, &a, &mut at_a) };
         let sent = Instant::now();
@@ -177,15 +178,16 @@ pub async fn pingpong(api: &Api, server: &Server, seeded: &Seeded, rounds: usize
             &format!("t{}", now_us(epoch)),
         )
         .await?;
-        let at = tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("receiver ended")?;
-        latency.record(at - sent);
+        let (at, on_socket) =
+            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await?.context("receiver ended")?;
+        latency.record(sent, at, on_socket);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds() - cpu;
     stop.store(true, Ordering::Relaxed);
     let (sa, sb) = (ha.await??, hb.await??);
     let mut m = BTreeMap::new();
-    latency.add_to("latency", &mut m);
+    latency.add_to(&mut m);
     m.insert("round_trips_per_s".into(), rounds as f64 / elapsed);
     m.insert("server_cpu_s".into(), cpu);
     m.insert("lost".into(), (sa.gaps + sb.gaps) as f64);
