@@ -5,7 +5,8 @@
 //! message is read only after the 999 before it have been read, parsed and polled again,
 //! so the time the generator sees it is mostly the generator's own queue. Each member of a
 //! real group has a device of its own; what it would see is the answer's arrival, which the
-//! kernel stamps as the data enters the receiving socket.
+//! kernel stamps as the data enters the receiving side of the connection (on loopback, while
+//! the sender's `send` hands it over).
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -102,8 +103,8 @@ fn recv_stamped(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Op
     }
     let mut stamp = None;
     // SAFETY: the kernel filled `msg_controllen` bytes of `control`; the CMSG macros walk
-    // only within them, and a timestamp's data is a `timespec` (read unaligned, as the
-    // macros promise no alignment for data).
+    // only within them, and a timestamp's data is a `timespec` (read unaligned, which is
+    // correct whatever the alignment).
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
@@ -127,20 +128,34 @@ impl AsyncRead for TimedStream {
             // SAFETY: `recvmsg` only writes into the unfilled part, and only the `n` bytes it
             // reports are marked initialised below.
             let unfilled = unsafe { buf.unfilled_mut() };
-            match this.inner.try_io(Interest::READABLE, || recv_stamped(fd, unfilled)) {
-                Ok((n, stamp)) => {
-                    // SAFETY: the kernel wrote these `n` bytes.
-                    unsafe { buf.assume_init(n) };
-                    buf.advance(n);
-                    if n > 0 {
-                        last.set(stamp);
-                    }
-                    return Poll::Ready(Ok(()));
+            let room = unfilled.len();
+            // A read that filled less than the room drained the socket. tokio's own reads then
+            // forget the readiness, so the next read waits without a system call; here the
+            // only way to forget it is to answer `WouldBlock` from `try_io`, so the short read
+            // is kept aside and reported as one. Otherwise hyper's check for an idle
+            // connection after each answer made one more `recvmsg`, which found nothing.
+            let mut short = None;
+            let read = this.inner.try_io(Interest::READABLE, || {
+                let (n, stamp) = recv_stamped(fd, unfilled)?;
+                if n > 0 && n < room {
+                    short = Some((n, stamp));
+                    return Err(io::ErrorKind::WouldBlock.into());
                 }
-                // Readiness was stale; `try_io` cleared it, so the next wait is real.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+                Ok((n, stamp))
+            });
+            let (n, stamp) = match (read, short) {
+                (_, Some(read)) | (Ok(read), None) => read,
+                // Readiness was stale; `try_io` forgot it, so the next wait is real.
+                (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (Err(e), None) => return Poll::Ready(Err(e)),
+            };
+            // SAFETY: the kernel wrote these `n` bytes.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
+            if n > 0 {
+                last.set(stamp);
             }
+            return Poll::Ready(Ok(()));
         }
     }
 }
@@ -219,6 +234,15 @@ mod tests {
         assert_eq!(&back, b"back");
         drop(server);
         assert_eq!(stream.read(&mut buf).await.unwrap(), 0, "end of stream reads as 0");
+    }
+
+    #[test]
+    fn a_read_without_a_time_forgets_the_time_before_it() {
+        let last = LastArrival::default();
+        last.set(Some(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()));
+        assert!(last.get().is_some());
+        last.set(None);
+        assert!(last.get().is_none(), "an older answer's time is never given for a newer one");
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ impl OnArrival for mpsc::UnboundedSender<(Instant, Option<Instant>)> {
 pub struct RoundTrips {
     read: Latencies,
     on_socket: Latencies,
-    unstamped: bool,
+    unstamped: u64,
 }
 
 impl RoundTrips {
@@ -38,16 +38,18 @@ impl RoundTrips {
         self.read.record(at - sent);
         match on_socket {
             Some(t) => self.on_socket.record(t.saturating_duration_since(sent)),
-            None => self.unstamped = true,
+            None => self.unstamped += 1,
         }
     }
 
-    /// `latency_*` as read, and `latency_on_socket_*` unless a round had no receive time.
+    /// `latency_*` as read, `latency_on_socket_*` unless a round had no receive time, and
+    /// how many had none (`rounds_without_receive_time`).
     pub fn add_to(&self, m: &mut BTreeMap<String, f64>) {
         self.read.add_to("latency", m);
-        if !self.unstamped {
+        if self.unstamped == 0 {
             self.on_socket.add_to("latency_on_socket", m);
         }
+        m.insert("rounds_without_receive_time".into(), self.unstamped as f64);
     }
 }
 
@@ -58,9 +60,10 @@ pub struct Fanout {
     counts: Vec<AtomicUsize>,
     /// Microseconds after `epoch` of the latest arrival so far, as the generator read it.
     latest_us: Vec<AtomicU64>,
-    /// The same by the sockets' receive times; 0 while any arrival had none.
+    /// The same by the sockets' receive times, of the arrivals that had one.
     latest_on_socket_us: Vec<AtomicU64>,
-    /// Arrivals without a receive time.
+    /// Arrivals without a receive time, in the whole run: one of them makes every message's
+    /// socket figure unknown, since its arrival may have been the last.
     unstamped: AtomicUsize,
     complete: AtomicUsize,
     done: Notify,
@@ -106,8 +109,8 @@ impl Fanout {
         (self.counts.get(i)?.load(Ordering::Acquire) >= self.members).then(|| self.latest_us[i].load(Ordering::Acquire))
     }
 
-    /// When message `seq` had reached every member's socket, if it has and every arrival had
-    /// a receive time.
+    /// When message `seq` had reached every member's socket, if it has, and if every arrival
+    /// of the run (of any message) had a receive time.
     pub fn last_member_on_socket_us(&self, seq: i64) -> Option<u64> {
         if self.unstamped.load(Ordering::Acquire) > 0 {
             return None;
@@ -120,7 +123,8 @@ impl Fanout {
     /// Adds, for every message that reached every member, the wait from its send (`sent_us[i]`
     /// for seq `i + 1`, microseconds after the epoch) until the last member had it: as the
     /// generator read it (`last_member_latency`), and at the sockets
-    /// (`last_member_on_socket_latency`, when every arrival had a receive time).
+    /// (`last_member_on_socket_latency`, only if every arrival of the run had a receive time;
+    /// where any had one, `arrivals_without_receive_time` says how many had none).
     pub fn add_last_member_latencies(&self, sent_us: &[u64], m: &mut BTreeMap<String, f64>) {
         let (mut read, mut on_socket) = (Latencies::default(), Latencies::default());
         for (i, &sent) in sent_us.iter().enumerate() {
@@ -134,6 +138,11 @@ impl Fanout {
         }
         read.add_to("last_member_latency", m);
         on_socket.add_to("last_member_on_socket_latency", m);
+        let unstamped = self.unstamped.load(Ordering::Acquire) as u64;
+        // Unstamped clients (a full-speed fan-out) have none at all: nothing was missed.
+        if unstamped < self.deliveries() {
+            m.insert("arrivals_without_receive_time".into(), unstamped as f64);
+        }
     }
 
     /// How many messages reached every member.
@@ -216,6 +225,7 @@ mod tests {
         rounds.add_to(&mut m);
         assert!(m.contains_key("latency_p50_ms"));
         assert!(!m.contains_key("latency_on_socket_p50_ms"), "not from some of the rounds only");
+        assert_eq!(m["rounds_without_receive_time"], 1.0);
     }
 
     #[test]
@@ -226,5 +236,18 @@ mod tests {
         f.arrived(1, epoch + Duration::from_millis(4), None);
         assert_eq!(f.last_member_us(1), Some(4_000));
         assert_eq!(f.last_member_on_socket_us(1), None, "half a figure would understate the wait");
+        let mut m = BTreeMap::new();
+        f.add_last_member_latencies(&[0], &mut m);
+        assert_eq!(m["last_member_latency_p50_ms"], 4.0);
+        assert!(!m.contains_key("last_member_on_socket_latency_p50_ms"));
+        assert_eq!(m["arrivals_without_receive_time"], 1.0, "the figure's absence is explained");
+
+        // Clients that were never stamped: no socket figure, and nothing said missing.
+        let unstamped = Fanout::new(1, 1, epoch);
+        unstamped.arrived(1, epoch + Duration::from_millis(2), None);
+        let mut m = BTreeMap::new();
+        unstamped.add_last_member_latencies(&[0], &mut m);
+        assert!(!m.contains_key("last_member_on_socket_latency_p50_ms"));
+        assert!(!m.contains_key("arrivals_without_receive_time"));
     }
 }

@@ -111,14 +111,26 @@ pub struct Message<'a> {
 }
 
 /// A poll's answer as it came: parse it with [`Answer::parse`].
-pub struct Answer(Bytes);
+pub struct Answer {
+    body: Bytes,
+    arrived: Option<Instant>,
+}
 
 impl Answer {
     /// The events and the next cursor.
     pub fn parse(&self) -> anyhow::Result<Polled<'_>> {
-        Ok(serde_json::from_slice(&self.0)?)
+        Ok(serde_json::from_slice(&self.body)?)
+    }
+
+    /// When it reached the socket, if the client is [`Api::stamped`].
+    pub fn arrived(&self) -> Option<Instant> {
+        self.arrived
     }
 }
+
+/// An answer: status, headers, body, and when its last bytes reached the socket (stamped
+/// clients only).
+pub type Exchange = (StatusCode, hyper::HeaderMap, Bytes, Option<Instant>);
 
 impl Api {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
@@ -140,9 +152,9 @@ impl Api {
     }
 
     /// Like [`Api::dedicated`], and its answers' arrival at the socket is known
-    /// ([`Api::last_arrival`]). Not for every connection: with every connection stamped,
-    /// `direct` against the relay (where the generator is the limit) made 22.9k msg/s
-    /// against 24.6k, averaged over three alternating runs each (BENCHMARKS.md).
+    /// ([`Api::exchange`], [`Answer::arrived`]). Not for every connection: where the
+    /// generator is the limit, stamped reads looked a few per cent slower (BENCHMARKS.md,
+    /// nineteenth measurement).
     pub async fn stamped(&self) -> anyhow::Result<Api> {
         self.own_connection(Some(LastArrival::default())).await
     }
@@ -171,7 +183,13 @@ impl Api {
             let mut wave = tokio::task::JoinSet::new();
             for _ in 0..WAVE.min(n - all.len()) {
                 let api = self.clone();
-                wave.spawn(async move { if stamped { api.stamped().await } else { api.dedicated().await } });
+                wave.spawn(async move {
+                    if stamped {
+                        api.stamped().await
+                    } else {
+                        api.dedicated().await
+                    }
+                });
             }
             while let Some(r) = wave.join_next().await {
                 all.push(r??);
@@ -199,7 +217,7 @@ impl Api {
         token: Option<&str>,
         body: Option<String>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.call_with(method, path, token, body, &[]).await.map(|(s, _, b)| (s, b))
+        self.exchange(method, path, token, body, &[]).await.map(|(s, _, b, _)| (s, b))
     }
 
     /// Any request with extra headers; answers the status, headers and body.
@@ -211,6 +229,19 @@ impl Api {
         body: Option<String>,
         headers: &[(&str, String)],
     ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
+        self.exchange(method, path, token, body, headers).await.map(|(s, h, b, _)| (s, h, b))
+    }
+
+    /// Like [`Api::call_with`], with the answer's arrival at the socket. Taken while the
+    /// connection is still held, so it is this answer's and not a later one's.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Exchange> {
         let mut req = match self.http {
             Transport::Pool(_) => Request::builder().uri(format!("{}{path}", self.base)),
             // A connection of its own sends the path alone; the pool adds the host itself.
@@ -235,7 +266,7 @@ impl Api {
             Transport::Pool(client) => {
                 let (parts, body) = client.request(req).await.context("request failed")?.into_parts();
                 let bytes = body.collect().await.context("body failed")?.to_bytes();
-                Ok((parts.status, parts.headers, bytes))
+                Ok((parts.status, parts.headers, bytes, None))
             }
             Transport::Own(own, last) => {
                 let mut own = own.lock().await;
@@ -251,17 +282,8 @@ impl Api {
                 let response = send.send_request(req);
                 let (parts, body) = drive(conn, closed, response).await?.context("request failed")?.into_parts();
                 let bytes = drive(conn, closed, body.collect()).await?.context("body failed")?.to_bytes();
-                Ok((parts.status, parts.headers, bytes))
+                Ok((parts.status, parts.headers, bytes, last.as_ref().and_then(LastArrival::get)))
             }
-        }
-    }
-
-    /// When the latest answer on this client's own connection reached its socket (the
-    /// kernel's receive time of its last bytes); `None` unless made by [`Api::stamped`].
-    pub fn last_arrival(&self) -> Option<Instant> {
-        match &self.http {
-            Transport::Own(_, last) => last.as_ref()?.get(),
-            Transport::Pool(_) => None,
         }
     }
 
@@ -287,10 +309,10 @@ impl Api {
     /// One long poll from `cursor`.
     pub async fn poll(&self, token: &str, cursor: &str, timeout_s: u64) -> anyhow::Result<Answer> {
         let path = format!("/api/v1/events?cursor={cursor}&timeout={timeout_s}");
-        let (status, body) = self.call(Method::GET, &path, Some(token), None).await?;
+        let (status, _, body, arrived) = self.exchange(Method::GET, &path, Some(token), None, &[]).await?;
         if status != StatusCode::OK {
             bail!("poll answered {status}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(Answer(body))
+        Ok(Answer { body, arrived })
     }
 }

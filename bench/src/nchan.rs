@@ -166,14 +166,15 @@ async fn subscribe(
         } else {
             vec![("if-modified-since", since.clone()), ("if-none-match", etag.clone())]
         };
-        let (status, h, body) = api.call_with(Method::GET, &format!("/sub?id={channel}"), None, None, &headers).await?;
+        let (status, h, body, on_socket) =
+            api.exchange(Method::GET, &format!("/sub?id={channel}"), None, None, &headers).await?;
         let at = Instant::now();
         match status {
             StatusCode::OK => {
                 since = h.get("last-modified").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 etag = h.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 received += 1;
-                arrived(&body, at, api.last_arrival());
+                arrived(&body, at, on_socket);
             }
             StatusCode::NOT_MODIFIED | StatusCode::REQUEST_TIMEOUT => {}
             other => bail!("a subscriber got {other}"),
@@ -202,8 +203,7 @@ pub async fn pingpong(nchan: &PubSub, rounds: usize) -> anyhow::Result<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let (to_a, mut at_a) = mpsc::unbounded_channel();
     let (to_b, mut at_b) = mpsc::unbounded_channel();
-    let [sub_a, sub_b]: [Api; 2] =
-        api.stamped_many(2).await?.try_into().map_err(|_| anyhow::anyhow!("two clients"))?;
+    let [sub_a, sub_b]: [Api; 2] = api.stamped_many(2).await?.try_into().map_err(|_| anyhow::anyhow!("two clients"))?;
     let publisher = api.dedicated().await?;
     let bodies = |tx: mpsc::UnboundedSender<(String, Instant, Option<Instant>)>| {
         move |body: &[u8], at, on_socket| drop(tx.send((String::from_utf8_lossy(body).into_owned(), at, on_socket)))

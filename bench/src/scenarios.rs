@@ -99,7 +99,7 @@ async fn hold(
             online.0.fetch_add(1, Ordering::Relaxed);
         }
         let at = Instant::now();
-        let on_socket = api.last_arrival();
+        let on_socket = answer.arrived();
         let polled = answer.parse()?;
         cursor.clear();
         cursor.push_str(&polled.cursor);
@@ -391,9 +391,8 @@ pub async fn fanout(
 
 /// The members' clients of a fan-out. At a set rate, where the figure is the last member's
 /// wait, they are stamped: their answers' arrival at the socket is known. At full speed,
-/// where the figure is deliveries per second, they are not, since the stamps cost the
-/// generator (three alternating runs each: 5.5 CPU-s against 5.0, 33.6k deliveries/s
-/// against 35.7k).
+/// where the figure is deliveries per second and the generator near its limit, they are
+/// not: stamped reads cost it (BENCHMARKS.md, nineteenth measurement).
 pub async fn members_clients(api: &Api, n: usize, rate: Option<f64>) -> anyhow::Result<Vec<Api>> {
     match rate {
         Some(_) => api.stamped_many(n).await,
