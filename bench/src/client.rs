@@ -220,20 +220,9 @@ impl Api {
         self.exchange(method, path, token, body, &[]).await.map(|(s, _, b, _)| (s, b))
     }
 
-    /// Any request with extra headers; answers the status, headers and body.
-    pub async fn call_with(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<String>,
-        headers: &[(&str, String)],
-    ) -> anyhow::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
-        self.exchange(method, path, token, body, headers).await.map(|(s, h, b, _)| (s, h, b))
-    }
-
-    /// Like [`Api::call_with`], with the answer's arrival at the socket. Taken while the
-    /// connection is still held, so it is this answer's and not a later one's.
+    /// Any request with extra headers; answers the status, headers and body, and the
+    /// answer's arrival at the socket. That is taken while the connection is still held, so
+    /// it is this answer's and not a later one's.
     pub async fn exchange(
         &self,
         method: Method,

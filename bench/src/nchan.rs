@@ -184,7 +184,7 @@ async fn subscribe(
 }
 
 async fn publish(api: &Api, channel: &str, body: String) -> anyhow::Result<()> {
-    let (status, _, _) = api.call_with(Method::POST, &format!("/pub?id={channel}"), None, Some(body), &[]).await?;
+    let (status, ..) = api.exchange(Method::POST, &format!("/pub?id={channel}"), None, Some(body), &[]).await?;
     if !status.is_success() {
         bail!("a publish was answered {status}");
     }
