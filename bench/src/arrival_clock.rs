@@ -5,8 +5,8 @@
 //! message is read only after the 999 before it have been read, parsed and polled again,
 //! so the time the generator sees it is mostly the generator's own queue. Each member of a
 //! real group has a device of its own; what it would see is the answer's arrival, which the
-//! kernel stamps as the data enters the receiving side of the connection (on loopback, while
-//! the sender's `send` hands it over).
+//! kernel stamps as the data enters the receiving side of the connection (by the kernel's
+//! code, on loopback that is while the sender's `send` hands it over).
 
 use std::io;
 use std::mem::MaybeUninit;
