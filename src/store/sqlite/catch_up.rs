@@ -104,6 +104,11 @@ pub fn events_between(
     // tells what each is, for the messages' JSON.
     let mut newest =
         conn.prepare_cached("SELECT kind, user_a, user_b, group_id, last_pos FROM conversations WHERE id = ?1")?;
+    let lowest_bound = convs.values().flatten().map(|&(lower, _)| lower).min();
+    let not_copied = match lowest_bound {
+        Some(after) => newest_not_copied(conn, &convs, after)?,
+        None => HashMap::new(),
+    };
     let mut live = HashMap::new();
     for (conv, bounds) in convs {
         let lower = bounds.iter().map(|&(lower, _)| lower).min().expect("one span or more");
@@ -112,7 +117,8 @@ pub fn events_between(
                 Ok((conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get::<_, Pos>(4)?))
             })
             .optional()?;
-        if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| *last_pos > lower) {
+        let newer = not_copied.get(&conv).copied().unwrap_or(0);
+        if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| (*last_pos).max(newer) > lower) {
             live.insert(conv, Live { bounds, conv_ref });
         }
     }
@@ -135,6 +141,24 @@ pub fn events_between(
     out.sort_by_key(|e| e.pos);
     out.truncate(limit);
     Ok(out)
+}
+
+/// The newest position of each of `convs` among the messages stored after `after` whose
+/// marks their conversations' rows do not hold yet (`marks.rs`): those not indexed yet.
+fn newest_not_copied<V>(
+    conn: &Connection,
+    convs: &HashMap<ConvId, V>,
+    after: Pos,
+) -> rusqlite::Result<HashMap<ConvId, Pos>> {
+    let Some((first, _)) = first_message_after(conn, after)? else { return Ok(HashMap::new()) };
+    let from = first.max(super::meta(conn, "keys_through")? + 1);
+    let mut newest = conn.prepare_cached(
+        "SELECT conv_id, MAX(pos) FROM messages
+         WHERE id >= ?1 AND conv_id IN (SELECT value FROM json_each(?2)) GROUP BY conv_id",
+    )?;
+    let ids = serde_json::to_string(&convs.keys().collect::<Vec<_>>()).expect("ids serialize");
+    let found = newest.query_map(params![from, ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    found.collect()
 }
 
 /// The id and position of the first message stored after position `after`, if any: a

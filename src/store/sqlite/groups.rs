@@ -33,12 +33,14 @@ fn conv_of(conn: &Connection, group: i64) -> rusqlite::Result<Option<ConvId>> {
 /// Inserts a member at the current position and last seq, and tells the router.
 fn insert_member(ctx: &mut Ctx<'_, '_>, conv: ConvId, user: UserId, role: Role) -> StoreResult<()> {
     let from = ctx.last_pos();
+    // As the writer holds it: the row may not have the newest messages' yet (`marks.rs`).
+    let seq = ctx.marks.last_seq(ctx.held, conv)?;
     ctx.conn
         .prepare_cached(
             "INSERT INTO members (conv_id, user_id, role, joined_pos, joined_seq, read_seq)
-             SELECT ?1, ?2, ?3, ?4, last_seq, last_seq FROM conversations WHERE id = ?1",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )?
-        .execute(params![conv, user, role.as_str(), from])?;
+        .execute(params![conv, user, role.as_str(), from, seq])?;
     ctx.delta(Delta::MemberAdded { conv, user, from });
     Ok(())
 }

@@ -11,6 +11,9 @@
 //! since the last copy. Readers find the messages above `keys_through` by scanning the end of
 //! `messages` (the view `conv_messages`). After a restart the keys not yet copied are read
 //! back from `messages`.
+//!
+//! The same copy writes the messages' marks: conversations' last seqs and senders' read
+//! marks (`marks.rs`).
 
 use std::collections::HashMap;
 
@@ -106,6 +109,7 @@ impl RecentKeys {
             // message stays the key's answer.
             conn.prepare_cached(&keys.replace("INSERT", "INSERT OR IGNORE"))?.execute([from, upto])?;
         }
+        super::marks::copy(conn, from, upto)?;
         conn.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('keys_through', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )?
@@ -114,13 +118,19 @@ impl RecentKeys {
         Ok(())
     }
 
-    /// The open batch is durable: the copied keys are no longer needed here.
-    pub fn committed(&mut self) {
-        if let Some(through) = self.copied_through.take() {
-            self.through = through;
-            self.copy_at = FOLD_AT;
-            self.recent.retain(|_, id| *id > through);
-        }
+    /// The open batch is durable: the copied keys are no longer needed here. Returns the
+    /// highest id copied, if the batch made a copy.
+    pub fn committed(&mut self) -> Option<i64> {
+        let through = self.copied_through.take()?;
+        self.through = through;
+        self.copy_at = FOLD_AT;
+        self.recent.retain(|_, id| *id > through);
+        Some(through)
+    }
+
+    /// The highest message id whose entries the index tables hold.
+    pub fn through(&self) -> i64 {
+        self.through
     }
 
     /// The open batch was rolled back: its keys and its copy with it.

@@ -71,29 +71,29 @@ impl MessageStore for SqliteStore {
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>> {
         self.readers
             .read(move |conn| {
+                // One snapshot: a copy moves the rows and the messages not yet indexed together.
+                let tx = conn.unchecked_transaction()?;
                 // The other member's positions, for direct chats only (receipt marks).
-                let mut stmt = conn.prepare_cached(
+                let mut stmt = tx.prepare_cached(
                     "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq, p.read_seq, p.delivered_seq
                      FROM members m JOIN conversations c ON c.id = m.conv_id
                      LEFT JOIN members p ON p.conv_id = c.id AND p.user_id <> m.user_id AND c.kind = 'direct'
                      WHERE m.user_id = ?1",
                 )?;
                 // Through the index only: `conv_messages` would scan the newest messages once
-                // per conversation; those not found are looked for in one scan below.
-                let mut last = conn.prepare_cached(&format!(
+                // per conversation; those are read in one scan below.
+                let mut last = tx.prepare_cached(&format!(
                     "SELECT {MESSAGE_COLS} FROM messages WHERE id = (SELECT id FROM message_seqs WHERE conv_id = ?1 AND seq = ?2)"
                 ))?;
                 let mut out: Vec<ConvRow> = Vec::new();
-                let mut unindexed = std::collections::HashMap::new();
+                let mut place = std::collections::HashMap::new();
                 let mut rows = stmt.query([user])?;
                 while let Some(r) = rows.next()? {
                     let (id, kind): (ConvId, String) = (r.get(0)?, r.get(1)?);
                     let Some(conv) = conv_ref_of(&kind, r.get(2)?, r.get(3)?, r.get(4)?) else { continue };
                     let last_seq: i64 = r.get(5)?;
                     let last_message = last.query_row([id, last_seq], message_row(conv)).optional()?;
-                    if last_message.is_none() && last_seq > 0 {
-                        unindexed.insert((id, last_seq), out.len());
-                    }
+                    place.insert(id, out.len());
                     out.push(ConvRow {
                         id,
                         conv,
@@ -104,13 +104,22 @@ impl MessageStore for SqliteStore {
                         last_message,
                     });
                 }
-                if !unindexed.is_empty() {
-                    let mut scan = conn.prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM unindexed_messages"))?;
-                    let mut rows = scan.query([])?;
-                    while let Some(r) = rows.next()? {
-                        if let Some(&i) = unindexed.get(&(r.get::<_, ConvId>(8)?, r.get::<_, i64>(1)?)) {
-                            out[i].last_message = Some(message_row(out[i].conv)(r)?);
-                        }
+                // The newest messages, whose last seq, last message and read marks the rows
+                // and the index may not have yet (`marks.rs`): a member has read what they sent.
+                let mut scan = tx.prepare_cached(&format!("SELECT {MESSAGE_COLS} FROM unindexed_messages ORDER BY id"))?;
+                let mut rows = scan.query([])?;
+                while let Some(r) = rows.next()? {
+                    let Some(&i) = place.get(&r.get::<_, ConvId>(8)?) else { continue };
+                    let (seq, sender): (i64, UserId) = (r.get(1)?, r.get(2)?);
+                    let row = &mut out[i];
+                    if sender == user {
+                        row.read_seq = row.read_seq.max(seq);
+                    } else if let Some(peer_read) = &mut row.peer_read_seq {
+                        *peer_read = (*peer_read).max(seq);
+                    }
+                    if seq >= row.last_seq {
+                        row.last_seq = seq;
+                        row.last_message = Some(message_row(row.conv)(r)?);
                     }
                 }
                 Ok(out)
@@ -127,11 +136,20 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Option<i64>> {
         self.writer
             .write(move |ctx| {
+                let last = match ctx.marks.last_seq(ctx.held, conv) {
+                    Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+                    last => last?,
+                };
+                // Up to the newest message at most; and a user has read what they sent,
+                // which their row may not hold yet (`marks.rs`).
+                let seq = seq.min(last);
+                if seq <= ctx.marks.sent_seq(conv, user) {
+                    return Ok(None);
+                }
                 let moved: Option<i64> = ctx
                     .conn
                     .prepare_cached(
-                        "UPDATE members SET read_seq = MIN(?3, (SELECT last_seq FROM conversations WHERE id = ?1))
-                         WHERE conv_id = ?1 AND user_id = ?2 AND read_seq < MIN(?3, (SELECT last_seq FROM conversations WHERE id = ?1))
+                        "UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2 AND read_seq < ?3
                          RETURNING read_seq",
                     )?
                     .query_row([conv, user, seq], |r| r.get(0))

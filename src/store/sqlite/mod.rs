@@ -10,6 +10,7 @@ mod gather;
 mod groups;
 mod held;
 mod keys;
+mod marks;
 mod messages;
 mod pool;
 mod schema;
@@ -73,6 +74,11 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let head = head_of(&conn)?;
         let keys = keys::RecentKeys::load(&conn)?;
+        // The marks of messages stored before the last stop but not copied yet (`marks.rs`):
+        // the writer starts holding none.
+        let tx = conn.transaction()?;
+        marks::copy(&tx, keys.through(), i64::MAX)?;
+        tx.commit()?;
         let readers = ReadPool::open(&path, 4)?;
         let writer = Writer::start(conn, head, keys, sink).map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore { writer, readers })
@@ -213,9 +219,7 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
             return Ok(sent);
         }
     }
-    // Read, then write: `UPDATE … RETURNING` gathers its rows in a temporary table first,
-    // which cost more than the update itself; the read is from memory once the writer set it.
-    let seq = ctx.held.last_seq(msg.conv)? + 1;
+    let seq = ctx.marks.last_seq(ctx.held, msg.conv)? + 1;
     // Taken only once the message is stored: a failed insert leaves no gap.
     let pos = ctx.last_pos() + 1;
     let ts = now_ms();
@@ -233,8 +237,9 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     ctx.keys.stored(msg.sender, &msg.client_msg_id);
     let taken = ctx.next_pos();
     debug_assert_eq!(taken, pos);
-    ctx.held.set_last_seq(msg.conv, seq, pos)?;
-    ctx.held.get(Sql::SenderRead)?.execute([msg.conv, msg.sender, seq])?;
+    // The conversation's last seq and the sender's read mark reach their rows with the
+    // next copy of the index entries (`marks.rs`).
+    ctx.marks.stored(msg.conv, msg.sender, seq, id);
     let message = Message {
         id,
         conversation_id: msg.conv_ref.to_string(),

@@ -9,8 +9,8 @@ use super::SqliteStore;
 use crate::config::SyncMode;
 use crate::model::{ConvRef, EventBody, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{
-    AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, MessageStore, NewMessage, Span, StoreError,
-    StoreResult,
+    AccountStore, CommitSink, Committed, ContactStore, Delta, EventStore, GroupStore, MessageStore, NewMessage, Span,
+    StoreError, StoreResult,
 };
 
 #[derive(Default)]
@@ -221,6 +221,87 @@ async fn the_conversation_list_finds_the_last_message_indexed_or_not() {
     assert_eq!(last_of(store.clone()).await, Some((n, format!("body l{}", n - 1))));
     store.send_message(message(conv, 1, "newest")).await.unwrap();
     assert_eq!(last_of(store.clone()).await, Some((n + 1, "body newest".to_owned())), "found by the scan");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The rows' own marks of conversation `conv`: its last seq and each member's read seq.
+async fn rows_of(store: &SqliteStore, conv: i64) -> (i64, i64, i64) {
+    let sql = "SELECT c.last_seq, (SELECT read_seq FROM members WHERE conv_id = c.id AND user_id = 1),
+                      (SELECT read_seq FROM members WHERE conv_id = c.id AND user_id = 2)
+               FROM conversations c WHERE c.id = ?1";
+    store.readers.read(move |c| c.query_row(sql, [conv], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_seqs_and_read_marks_are_right_before_their_rows_hold_them_after_and_after_a_restart() {
+    let (store, _, dir) = open("marks").await;
+    let conv = friends(&store).await;
+    let marks_of = |store: SqliteStore, user: i64| async move {
+        let row = store.conversations(user).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+        (row.last_seq, row.read_seq, row.peer_read_seq, row.last_message.map(|m| m.seq))
+    };
+    for i in 0..3 {
+        store.send_message(message(conv, 1, &format!("a{i}"))).await.unwrap();
+    }
+    store.send_message(message(conv, 2, "b0")).await.unwrap();
+    assert_eq!(rows_of(&store, conv).await, (0, 0, 0), "not copied yet: the test reads past the rows");
+    // A sender has read what they sent; the list shows the newest message and seq.
+    assert_eq!(marks_of(store.clone(), 1).await, (4, 3, Some(4), Some(4)));
+    assert_eq!(marks_of(store.clone(), 2).await, (4, 4, Some(3), Some(4)));
+    let read = |store: SqliteStore, seq: i64| async move {
+        store
+            .mark_read(
+                1,
+                conv,
+                seq,
+                Box::new(|_| NewEvent::now(Stream::User(1), EventBody::Presence { user_id: 1, online: true })),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(read(store.clone(), 2).await, None, "read already, by sending 3");
+    assert_eq!(read(store.clone(), 9).await, Some(4), "up to the last seq, which the row does not hold yet");
+    assert_eq!(marks_of(store.clone(), 1).await, (4, 4, Some(4), Some(4)));
+
+    // Enough messages for a copy; any write starts the batch that makes it.
+    let n = super::keys::FOLD_AT as i64;
+    for i in 4..n {
+        store.send_message(message(conv, 2, &format!("b{i}"))).await.unwrap();
+    }
+    store.writer.write(|_| Ok(())).await.unwrap();
+    assert_eq!(rows_of(&store, conv).await, (n, 4, n), "copied to the rows");
+    assert_eq!(marks_of(store.clone(), 1).await, (n, 4, Some(n), Some(n)));
+
+    // Stored but not copied when the store stops: the rows get them when it opens again.
+    store.send_message(message(conv, 1, "a3")).await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
+    assert_eq!(rows_of(&store, conv).await, (n + 1, n + 1, n));
+    assert_eq!(marks_of(store.clone(), 2).await, (n + 1, n, Some(n + 1), Some(n + 1)));
+    assert_eq!(store.send_message(message(conv, 2, "b-last")).await.unwrap().message.seq, n + 2);
+    assert_eq!(marks_of(store.clone(), 1).await, (n + 2, n + 1, Some(n + 2), Some(n + 2)));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joins_at_the_newest_seq_though_its_row_does_not_hold_it_yet() {
+    let (store, _, dir) = open("join-marks").await;
+    friends(&store).await;
+    let group =
+        store.create_group(1, "g".into(), crate::model::JoinPolicy::Open, false, Box::new(|_| vec![])).await.unwrap();
+    let conv =
+        store.conversations(1).await.unwrap().into_iter().find(|c| c.conv == ConvRef::Group(group.id)).unwrap().id;
+    for i in 0..3 {
+        let sent = NewMessage { conv_ref: ConvRef::Group(group.id), ..message(conv, 1, &format!("g{i}")) };
+        store.send_message(sent).await.unwrap();
+    }
+    assert!(matches!(
+        store.add_member(group.id, 2, 10, false, Box::new(|_| vec![])).await.unwrap(),
+        crate::store::Joined::Added(_)
+    ));
+    assert_eq!(store.visible_from(conv, 2).await.unwrap(), 3, "history before joining stays hidden");
+    let row = store.conversations(2).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+    assert_eq!((row.last_seq, row.read_seq), (3, 3), "nothing unread");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -697,12 +778,8 @@ async fn a_send_rolled_back_with_its_batch_leaves_its_seq_to_the_next_send() {
     assert_eq!(next.message.seq, 2, "the rolled-back seq is given again: no gap");
     let history = store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap();
     assert_eq!(history.iter().map(|m| (m.seq, m.client_msg_id.as_str())).collect::<Vec<_>>(), [(1, "m1"), (2, "m3")]);
-    let stored: i64 = store
-        .readers
-        .read(move |c| c.query_row("SELECT last_seq FROM conversations WHERE id = ?1", [conv], |r| r.get(0)))
-        .await
-        .unwrap();
-    assert_eq!(stored, 2, "the table agrees with what the writer gave");
+    let listed = store.conversations(1).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+    assert_eq!(listed.last_seq, 2, "readers agree with what the writer gave");
     std::fs::remove_dir_all(dir).ok();
 }
 

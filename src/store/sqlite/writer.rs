@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint;
 use super::held::{Held, Sql};
 use super::keys::RecentKeys;
+use super::marks::Marks;
 use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
 
@@ -27,14 +28,16 @@ struct Queued {
     guarded: bool,
 }
 
-/// What a job sees: the connection (inside a transaction), the event log, and the writer's
-/// held statements.
+/// What a job sees: the connection (inside a transaction), the event log, the newest
+/// messages' keys and marks, and the writer's held statements.
 pub struct Ctx<'a, 'c> {
     /// The write connection, inside the batch transaction.
     pub conn: &'c Connection,
     /// The newest messages, not yet in the index tables: their keys, and the next id.
     pub keys: &'a mut RecentKeys,
-    /// Statements of the send path, held prepared, and the conversations' last seqs.
+    /// Conversations' last seqs and senders' read marks, where the rows do not hold them yet.
+    pub marks: &'a mut Marks,
+    /// Statements of the send path, held prepared.
     pub held: &'a mut Held<'c>,
     next_pos: &'a mut Pos,
     out: &'a mut Committed,
@@ -200,6 +203,7 @@ async fn finish_on_runtime(mut batches: mpsc::UnboundedReceiver<Done>, sink: Arc
 fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut held = Held::new(&conn);
+    let mut marks = Marks::new(keys.through());
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -210,15 +214,16 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
         }
         let mut out = Committed::default();
         let mut replies = Vec::with_capacity(batch.len());
-        let error = match commit_batch(&conn, &mut held, &mut head, &mut keys, &mut batch, &mut out, &mut replies) {
+        let mut state = State { held: &mut held, head: &mut head, keys: &mut keys, marks: &mut marks };
+        let error = match commit_batch(&conn, &mut state, &mut batch, &mut out, &mut replies) {
             Ok(()) => {
-                keys.committed();
+                marks.committed(keys.committed());
                 None
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 keys.rolled_back();
-                held.rolled_back();
+                marks.rolled_back();
                 // Positions taken by the failed batch are simply skipped: they only need to grow.
                 let _ = conn.execute_batch("ROLLBACK");
                 Some(e.to_string())
@@ -238,25 +243,33 @@ fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::Unbo
     }
 }
 
+/// What the writer keeps from batch to batch.
+struct State<'s, 'c> {
+    held: &'s mut Held<'c>,
+    head: &'s mut Pos,
+    keys: &'s mut RecentKeys,
+    marks: &'s mut Marks,
+}
+
 fn commit_batch<'c>(
     conn: &'c Connection,
-    held: &mut Held<'c>,
-    head: &mut Pos,
-    keys: &mut RecentKeys,
+    state: &mut State<'_, 'c>,
     batch: &mut Vec<Queued>,
     out: &mut Committed,
     replies: &mut Vec<Reply>,
 ) -> rusqlite::Result<()> {
+    let State { held, head, keys, marks } = state;
     held.run(Sql::Begin)?;
     keys.begin(conn)?;
     for Queued { job, guarded } in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         let changes = conn.total_changes();
+        let marked = marks.savepoint();
         if guarded {
             // Held: `execute_batch` would parse these anew for every job.
             held.run(Sql::Savepoint)?;
         }
-        let mut ctx = Ctx { conn, keys, held, next_pos: head, out };
+        let mut ctx = Ctx { conn, keys, marks, held, next_pos: head, out };
         // A panicking job must not take the writer (and every later write) down with it:
         // its writes are rolled back and its caller sees the store as closed.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
@@ -270,8 +283,6 @@ fn commit_batch<'c>(
         if !keep {
             if guarded {
                 held.run(Sql::RollbackTo)?;
-                // Whatever seq the job set went with it.
-                held.rolled_back();
             } else if conn.total_changes() != changes || conn.is_autocommit() {
                 // Nothing can undo this job's changes alone; and after some errors SQLite
                 // has already rolled back the whole transaction, so later jobs would each
@@ -283,6 +294,8 @@ fn commit_batch<'c>(
                     Some("a job without a savepoint failed after a change".into()),
                 ));
             }
+            // Whatever seq the job took went with it.
+            marks.undo_to(marked);
             out.events.truncate(events);
             out.deltas.truncate(deltas);
         }
