@@ -5,9 +5,9 @@
 //! ([`subscriptions`]), so that ended memberships and friendships count up to their end.
 //!
 //! Messages are looked for only in the device's conversations with something stored after
-//! the cursor, as their `last_pos` tells; coming back, most have nothing. Ids and positions
-//! are given in the same order, so the messages stored after a cursor are the last rows of
-//! `messages`, from an id found by a binary search. SQLite reads those rows in order and
+//! the cursor, as their `last_pos` tells (or, for the newest, `marks::Newest`); coming back,
+//! most have nothing. Ids and positions are given in the same order, so the messages stored
+//! after a cursor are the last rows of `messages`, from an id found by a binary search. SQLite reads those rows in order and
 //! keeps the device's. Only when that would go through more than [`WINDOW_MAX`] indexed
 //! messages (a device far behind) are the indexed ones searched conversation by
 //! conversation instead, through `message_seqs`. The newest messages, not indexed yet
@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::marks::Newest;
 use super::{conv_ref_of, message_event_json, message_row, MESSAGE_COLS};
 use crate::model::{ConvId, ConvRef, Message, MessageMeta, Pos, StoredEvent, Stream, UserId};
 use crate::store::Span;
@@ -79,6 +80,7 @@ pub fn events_between(
     after: Pos,
     until: Pos,
     limit: usize,
+    newest: &Newest,
 ) -> rusqlite::Result<Vec<Arc<StoredEvent>>> {
     let mut out = Vec::new();
     let mut events = conn.prepare_cached(EVENTS_BETWEEN)?;
@@ -100,25 +102,20 @@ pub fn events_between(
         }
     }
     // Only the conversations with something stored after their bound: most of a device's,
-    // coming back, have nothing new, and then there is nothing to look for. The same row
-    // tells what each is, for the messages' JSON.
-    let mut newest =
+    // coming back, have nothing new, and then there is nothing to look for. Their rows tell
+    // it for the messages copied to the index tables, `newest` for those stored since the
+    // store opened (`marks.rs`). The same row tells what each is, for the messages' JSON.
+    let mut row_of =
         conn.prepare_cached("SELECT kind, user_a, user_b, group_id, last_pos FROM conversations WHERE id = ?1")?;
-    let lowest_bound = convs.values().flatten().map(|&(lower, _)| lower).min();
-    let not_copied = match lowest_bound {
-        Some(after) => newest_not_copied(conn, &convs, after)?,
-        None => HashMap::new(),
-    };
     let mut live = HashMap::new();
     for (conv, bounds) in convs {
         let lower = bounds.iter().map(|&(lower, _)| lower).min().expect("one span or more");
-        let found = newest
+        let found = row_of
             .query_row([conv], |r| {
                 Ok((conv_ref_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get::<_, Pos>(4)?))
             })
             .optional()?;
-        let newer = not_copied.get(&conv).copied().unwrap_or(0);
-        if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| (*last_pos).max(newer) > lower) {
+        if let Some((Some(conv_ref), _)) = found.filter(|(_, last_pos)| (*last_pos).max(newest.of(conv)) > lower) {
             live.insert(conv, Live { bounds, conv_ref });
         }
     }
@@ -141,24 +138,6 @@ pub fn events_between(
     out.sort_by_key(|e| e.pos);
     out.truncate(limit);
     Ok(out)
-}
-
-/// The newest position of each of `convs` among the messages stored after `after` whose
-/// marks their conversations' rows do not hold yet (`marks.rs`): those not indexed yet.
-fn newest_not_copied<V>(
-    conn: &Connection,
-    convs: &HashMap<ConvId, V>,
-    after: Pos,
-) -> rusqlite::Result<HashMap<ConvId, Pos>> {
-    let Some((first, _)) = first_message_after(conn, after)? else { return Ok(HashMap::new()) };
-    let from = first.max(super::meta(conn, "keys_through")? + 1);
-    let mut newest = conn.prepare_cached(
-        "SELECT conv_id, MAX(pos) FROM messages
-         WHERE id >= ?1 AND conv_id IN (SELECT value FROM json_each(?2)) GROUP BY conv_id",
-    )?;
-    let ids = serde_json::to_string(&convs.keys().collect::<Vec<_>>()).expect("ids serialize");
-    let found = newest.query_map(params![from, ids], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    found.collect()
 }
 
 /// The id and position of the first message stored after position `after`, if any: a
@@ -353,7 +332,7 @@ mod tests {
             conn.execute("INSERT INTO events (pos, stream, ts, json) VALUES (?1, ?2, 0, '{}')", [pos, stream]).unwrap();
         }
         for (after, until, limit) in [(0, 20, 500), (3, 9, 2), (5, 30, 7)] {
-            let got = events_between(&conn, &streams, after, until, limit).unwrap();
+            let got = events_between(&conn, &streams, after, until, limit, &Newest::default()).unwrap();
             assert_eq!(got.len(), ((until.min(20) - after) as usize).min(limit));
         }
         let statement = conn.prepare_cached(EVENTS_BETWEEN).unwrap();

@@ -44,6 +44,7 @@ impl EventStore for SqliteStore {
         until: Pos,
         limit: usize,
     ) -> StoreResult<Vec<Arc<StoredEvent>>> {
+        let newest = self.newest.clone();
         self.readers
             .read(move |conn| {
                 // One snapshot for every statement: a copy of the newest messages into the
@@ -56,7 +57,7 @@ impl EventStore for SqliteStore {
                     return Ok(None);
                 }
                 let spans = catch_up::subscriptions(&tx, user, after)?;
-                let events = catch_up::events_between(&tx, &spans, after, until, limit)?;
+                let events = catch_up::events_between(&tx, &spans, after, until, limit, &newest)?;
                 tx.commit()?;
                 Ok(Some(events))
             })

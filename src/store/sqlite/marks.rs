@@ -4,17 +4,44 @@
 //!
 //! Written with each message, they put a conversation's row and its sender's member row in
 //! every group commit's log: two more pages per conversation that sent, scattered over both
-//! tables, rewritten again by each checkpoint. Not writing them made `direct` ~9 % faster
+//! tables, and written again by each checkpoint. Held here, the server wrote about a third
+//! fewer bytes to disk per message in `direct` and ran ~6 % fewer instructions per message
 //! (BENCHMARKS.md, twenty-first measurement). Between two copies the rows hold the marks as
 //! of the last one: the writer answers from here, and a reader takes the greater of a row and
 //! what the messages not yet indexed (`unindexed_messages`) say, in one read transaction, as
-//! the copy moves both together.
+//! the copy moves both together; a catch-up asks [`Newest`] which conversations have any.
 
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use rusqlite::Connection;
 
 use super::held::{Held, Sql};
 use crate::fast_map::FastMap;
-use crate::model::{ConvId, UserId};
+use crate::model::{ConvId, Pos, UserId};
+
+/// Each conversation's newest message position since the store opened, shared by the writer
+/// and the readers: a catch-up skips a conversation with nothing after its bound, which its
+/// row's `last_pos` alone no longer tells. The writer raises it when it stores a message,
+/// before the commit, so that whatever a reader's snapshot holds is here already; a batch
+/// rolled back leaves positions too high, which only costs a look. Never lowered nor emptied:
+/// one entry per conversation that had a message since the store opened, as the router keeps
+/// one per conversation anyway.
+#[derive(Default)]
+pub struct Newest(RwLock<FastMap<ConvId, Pos>>);
+
+impl Newest {
+    /// The newest position stored in `conv` since the store opened, or 0.
+    pub fn of(&self, conv: ConvId) -> Pos {
+        self.0.read().get(&conv).copied().unwrap_or(0)
+    }
+
+    fn raise(&self, conv: ConvId, pos: Pos) {
+        let mut newest = self.0.write();
+        let at = newest.entry(conv).or_insert(pos);
+        *at = (*at).max(pos);
+    }
+}
 
 /// Most conversations whose last `seq` is kept; past it only those of messages not yet
 /// copied are kept, so a server with millions of conversations keeps only the busy ones.
@@ -44,12 +71,15 @@ pub struct Marks {
     copied: i64,
     /// Changes of the open batch, oldest first.
     undo: Vec<Undo>,
+    /// Shared with the readers.
+    newest: Arc<Newest>,
 }
 
 impl Marks {
-    /// Nothing held; the rows hold the marks of every message up to id `copied`.
-    pub fn new(copied: i64) -> Self {
-        Marks { last: FastMap::default(), sent: FastMap::default(), copied, undo: Vec::new() }
+    /// Nothing held; the rows hold the marks of every message up to id `copied`; positions
+    /// go to `newest` too.
+    pub fn new(copied: i64, newest: Arc<Newest>) -> Self {
+        Marks { last: FastMap::default(), sent: FastMap::default(), copied, undo: Vec::new(), newest }
     }
 
     /// The conversation's last `seq`: from here, or as its row holds it.
@@ -70,8 +100,10 @@ impl Marks {
         self.sent.get(&(conv, user)).map_or(0, |m| m.seq)
     }
 
-    /// Message `id` took `seq` in the conversation, sent by `sender`, in the open batch.
-    pub fn stored(&mut self, conv: ConvId, sender: UserId, seq: i64, id: i64) {
+    /// Message `id` took `seq` and position `pos` in the conversation, sent by `sender`, in
+    /// the open batch.
+    pub fn stored(&mut self, conv: ConvId, sender: UserId, seq: i64, id: i64, pos: Pos) {
+        self.newest.raise(conv, pos);
         let mark = Mark { seq, id };
         self.make_room(conv);
         let before = self.last.insert(conv, mark);
@@ -207,19 +239,20 @@ mod tests {
         let conn = store();
         conn.execute("UPDATE conversations SET last_seq = 4 WHERE id = 1", []).unwrap();
         let mut held = Held::new(&conn);
-        let mut marks = Marks::new(0);
+        let mut marks = Marks::new(0, Arc::default());
         assert_eq!(marks.last_seq(&mut held, 1).unwrap(), 4, "from the row");
-        marks.stored(1, 7, 5, 1);
+        marks.stored(1, 7, 5, 1, 10);
         marks.committed(None);
-        marks.stored(1, 8, 6, 2);
+        marks.stored(1, 8, 6, 2, 20);
         let job = marks.savepoint();
-        marks.stored(2, 8, 1, 3);
+        marks.stored(2, 8, 1, 3, 30);
         assert_eq!((marks.last_seq(&mut held, 1).unwrap(), marks.last_seq(&mut held, 2).unwrap()), (6, 1));
         marks.undo_to(job);
         assert_eq!(marks.last_seq(&mut held, 2).unwrap(), 0, "the job's change undone; the row again");
         assert_eq!((marks.sent_seq(1, 7), marks.sent_seq(1, 8)), (5, 6));
         marks.rolled_back();
         assert_eq!(marks.last_seq(&mut held, 1).unwrap(), 5, "the committed batch's mark stays");
+        assert_eq!((marks.newest.of(1), marks.newest.of(2), marks.newest.of(3)), (20, 30, 0), "never lowered");
         assert_eq!((marks.sent_seq(1, 7), marks.sent_seq(1, 8)), (5, 0));
         marks.committed(Some(1));
         assert_eq!(marks.sent_seq(1, 7), 0, "copied: the row holds it now");
@@ -230,7 +263,7 @@ mod tests {
     fn a_full_map_keeps_only_the_marks_not_copied_yet() {
         let conn = store();
         let mut held = Held::new(&conn);
-        let mut marks = Marks::new(10);
+        let mut marks = Marks::new(10, Arc::default());
         conn.execute(
             "WITH RECURSIVE ids(id) AS (SELECT 100 UNION ALL SELECT id + 1 FROM ids WHERE id < 98 + ?1)
              INSERT INTO conversations (id, kind) SELECT id, 'group' FROM ids",
@@ -240,7 +273,7 @@ mod tests {
         for conv in 100..100 + LAST_SEQS_MAX as i64 - 1 {
             marks.last_seq(&mut held, conv).unwrap();
         }
-        marks.stored(1, 7, 9, 11);
+        marks.stored(1, 7, 9, 11, 110);
         assert_eq!(marks.last.len(), LAST_SEQS_MAX);
         assert_eq!(marks.last_seq(&mut held, 2).unwrap(), 0);
         assert_eq!(marks.last.len(), 2, "read rows dropped, the mark not copied kept");

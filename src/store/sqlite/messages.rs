@@ -69,13 +69,14 @@ impl MessageStore for SqliteStore {
     }
 
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConvRow>> {
+        let newest = self.newest.clone();
         self.readers
             .read(move |conn| {
                 // One snapshot: a copy moves the rows and the messages not yet indexed together.
                 let tx = conn.unchecked_transaction()?;
                 // The other member's positions, for direct chats only (receipt marks).
                 let mut stmt = tx.prepare_cached(
-                    "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq, p.read_seq, p.delivered_seq
+                    "SELECT c.id, c.kind, c.user_a, c.user_b, c.group_id, c.last_seq, m.read_seq, p.read_seq, p.delivered_seq, c.last_pos
                      FROM members m JOIN conversations c ON c.id = m.conv_id
                      LEFT JOIN members p ON p.conv_id = c.id AND p.user_id <> m.user_id AND c.kind = 'direct'
                      WHERE m.user_id = ?1",
@@ -87,12 +88,15 @@ impl MessageStore for SqliteStore {
                 ))?;
                 let mut out: Vec<ConvRow> = Vec::new();
                 let mut place = std::collections::HashMap::new();
+                let mut scan_needed = false;
                 let mut rows = stmt.query([user])?;
                 while let Some(r) = rows.next()? {
                     let (id, kind): (ConvId, String) = (r.get(0)?, r.get(1)?);
                     let Some(conv) = conv_ref_of(&kind, r.get(2)?, r.get(3)?, r.get(4)?) else { continue };
                     let last_seq: i64 = r.get(5)?;
                     let last_message = last.query_row([id, last_seq], message_row(conv)).optional()?;
+                    // Messages newer than the row, or its last one not indexed yet.
+                    scan_needed |= newest.of(id) > r.get(9)? || (last_message.is_none() && last_seq > 0);
                     place.insert(id, out.len());
                     out.push(ConvRow {
                         id,
@@ -103,6 +107,9 @@ impl MessageStore for SqliteStore {
                         peer_delivered_seq: r.get(8)?,
                         last_message,
                     });
+                }
+                if !scan_needed {
+                    return Ok(out);
                 }
                 // The newest messages, whose last seq, last message and read marks the rows
                 // and the index may not have yet (`marks.rs`): a member has read what they sent.

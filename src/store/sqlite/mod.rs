@@ -43,6 +43,8 @@ use crate::model::{
 pub struct SqliteStore {
     writer: Writer,
     readers: ReadPool,
+    /// Conversations' newest positions, which their rows may not hold yet (`marks.rs`).
+    newest: Arc<marks::Newest>,
 }
 
 impl SqliteStore {
@@ -80,8 +82,10 @@ impl SqliteStore {
         marks::copy(&tx, keys.through(), i64::MAX)?;
         tx.commit()?;
         let readers = ReadPool::open(&path, 4)?;
-        let writer = Writer::start(conn, head, keys, sink).map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore { writer, readers })
+        let newest = Arc::new(marks::Newest::default());
+        let writer =
+            Writer::start(conn, head, keys, newest.clone(), sink).map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore { writer, readers, newest })
     }
 }
 
@@ -239,7 +243,7 @@ fn send_message(ctx: &mut Ctx<'_, '_>, msg: NewMessage) -> StoreResult<Sent> {
     debug_assert_eq!(taken, pos);
     // The conversation's last seq and the sender's read mark reach their rows with the
     // next copy of the index entries (`marks.rs`).
-    ctx.marks.stored(msg.conv, msg.sender, seq, id);
+    ctx.marks.stored(msg.conv, msg.sender, seq, id, pos);
     let message = Message {
         id,
         conversation_id: msg.conv_ref.to_string(),

@@ -58,7 +58,8 @@ impl SqliteStore {
         until: Pos,
         limit: usize,
     ) -> StoreResult<Vec<Arc<StoredEvent>>> {
-        self.readers.read(move |conn| super::catch_up::events_between(conn, &spans, after, until, limit)).await
+        let newest = self.newest.clone();
+        self.readers.read(move |conn| super::catch_up::events_between(conn, &spans, after, until, limit, &newest)).await
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint;
 use super::held::{Held, Sql};
 use super::keys::RecentKeys;
-use super::marks::Marks;
+use super::marks::{Marks, Newest};
 use crate::model::{MessageMeta, NewEvent, Pos, StoredEvent, Stream};
 use crate::store::{CommitSink, Committed, Delta, StoreError, StoreResult};
 
@@ -91,7 +91,13 @@ impl Writer {
     /// Starts the writer thread on `conn`; positions continue after `head`, and `keys` are
     /// those of the messages not yet in the index tables. The thread ends when every
     /// handle is dropped.
-    pub fn start(conn: Connection, head: Pos, keys: RecentKeys, sink: Arc<dyn CommitSink>) -> std::io::Result<Self> {
+    pub fn start(
+        conn: Connection,
+        head: Pos,
+        keys: RecentKeys,
+        newest: Arc<Newest>,
+        sink: Arc<dyn CommitSink>,
+    ) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let finish = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -101,9 +107,10 @@ impl Writer {
             }
             Err(_) => Finish::Here(sink),
         };
+        let keys_through = keys.through();
         std::thread::Builder::new().name("webim-writer".into()).spawn(move || {
             yield_to_requests();
-            run(conn, head, keys, rx, finish)
+            run(conn, head, keys, Marks::new(keys_through, newest), rx, finish)
         })?;
         Ok(Writer { jobs })
     }
@@ -200,10 +207,16 @@ async fn finish_on_runtime(mut batches: mpsc::UnboundedReceiver<Done>, sink: Arc
     }
 }
 
-fn run(conn: Connection, mut head: Pos, mut keys: RecentKeys, mut rx: mpsc::UnboundedReceiver<Queued>, finish: Finish) {
+fn run(
+    conn: Connection,
+    mut head: Pos,
+    mut keys: RecentKeys,
+    mut marks: Marks,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    finish: Finish,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut held = Held::new(&conn);
-    let mut marks = Marks::new(keys.through());
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
