@@ -7,14 +7,14 @@
 //! Messages are looked for only in the device's conversations with something stored after
 //! the cursor, as their `last_pos` tells (or, for the newest, `marks::Newest`); coming back,
 //! most have nothing. Ids and positions are given in the same order, so the messages stored
-//! after a cursor are the last rows of `messages`, from an id found by a binary search. SQLite reads those rows in order and
-//! keeps the device's. Only when that would go through more than [`WINDOW_MAX`] indexed
-//! messages (a device far behind) are the indexed ones searched conversation by
-//! conversation instead, through `message_seqs`. The newest messages, not indexed yet
-//! (`keys.rs`, about [`super::keys::FOLD_AT`] at most), are always read in order, once,
-//! where the old search per conversation scanned them twice for each conversation. The
-//! scan in order goes on past `until` to the newest row, which is near: the bound is what
-//! memory covers, set when the device's inbox was made.
+//! after a cursor are the last rows of `messages`, from an id found by a binary search.
+//! SQLite reads those rows in order and keeps the device's. Only when that would go through
+//! more than [`WINDOW_MAX`] indexed messages (a device far behind) are the indexed ones
+//! searched conversation by conversation instead, through `message_seqs`. The newest
+//! messages, not indexed yet (`keys.rs`, about [`super::keys::FOLD_AT`] at most), are always
+//! read in order, once, where the old search per conversation scanned them twice for each
+//! conversation. The scan in order goes on past `until` to the newest row, which is near:
+//! the bound is what memory covers, set when the device's inbox was made.
 //!
 //! See BENCHMARKS.md, sixteenth measurement, for what this cost before (`catchup`, and
 //! `direct`'s first polls).
