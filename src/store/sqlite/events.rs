@@ -71,6 +71,9 @@ impl EventStore for SqliteStore {
             let (removed, floor) = self
                 .writer
                 .write(move |ctx| {
+                    // Messages not copied yet hold marks their rows do not have; the copy
+                    // reads them from the messages, so they go to the rows before those go.
+                    super::marks::copy(ctx.conn, ctx.keys.through(), i64::MAX)?;
                     let mut max_pos: Pos = 0;
                     let mut removed = 0;
                     for sql in [

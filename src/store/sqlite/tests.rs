@@ -285,6 +285,25 @@ async fn last_seqs_and_read_marks_are_right_before_their_rows_hold_them_after_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
+    let (store, _, dir) = open("swept-marks").await;
+    let conv = friends(&store).await;
+    for i in 0..3 {
+        store.send_message(message(conv, 1, &format!("s{i}"))).await.unwrap();
+    }
+    assert_eq!(rows_of(&store, conv).await, (0, 0, 0), "not copied yet");
+    store.sweep(crate::model::now_ms() + 1).await.unwrap();
+    assert_eq!(rows_of(&store, conv).await, (3, 3, 0), "written before the messages went");
+    drop(store);
+    let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
+    let next = store.send_message(message(conv, 2, "after")).await.unwrap();
+    assert_eq!(next.message.seq, 4, "no seq given twice");
+    let row = store.conversations(1).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+    assert_eq!((row.last_seq, row.read_seq), (4, 3), "one unread");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_at_the_newest_seq_though_its_row_does_not_hold_it_yet() {
     let (store, _, dir) = open("join-marks").await;
     friends(&store).await;
