@@ -225,6 +225,11 @@ async fn the_conversation_list_finds_the_last_message_indexed_or_not() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Conversation `conv` as `user`'s conversation list gives it.
+async fn listed(store: &SqliteStore, user: i64, conv: i64) -> crate::store::ConvRow {
+    store.conversations(user).await.unwrap().into_iter().find(|c| c.id == conv).expect("listed")
+}
+
 /// The rows' own marks of conversation `conv`: its last seq and each member's read seq.
 async fn rows_of(store: &SqliteStore, conv: i64) -> (i64, i64, i64) {
     let sql = "SELECT c.last_seq, (SELECT read_seq FROM members WHERE conv_id = c.id AND user_id = 1),
@@ -238,7 +243,7 @@ async fn last_seqs_and_read_marks_are_right_before_their_rows_hold_them_after_an
     let (store, _, dir) = open("marks").await;
     let conv = friends(&store).await;
     let marks_of = |store: SqliteStore, user: i64| async move {
-        let row = store.conversations(user).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+        let row = listed(&store, user, conv).await;
         (row.last_seq, row.read_seq, row.peer_read_seq, row.last_message.map(|m| m.seq))
     };
     for i in 0..3 {
@@ -298,7 +303,7 @@ async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
     let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     let next = store.send_message(message(conv, 2, "after")).await.unwrap();
     assert_eq!(next.message.seq, 4, "no seq given twice");
-    let row = store.conversations(1).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+    let row = listed(&store, 1, conv).await;
     assert_eq!((row.last_seq, row.read_seq), (4, 3), "one unread");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -320,7 +325,7 @@ async fn a_member_joins_at_the_newest_seq_though_its_row_does_not_hold_it_yet() 
         crate::store::Joined::Added(_)
     ));
     assert_eq!(store.visible_from(conv, 2).await.unwrap(), 3, "history before joining stays hidden");
-    let row = store.conversations(2).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
+    let row = listed(&store, 2, conv).await;
     assert_eq!((row.last_seq, row.read_seq), (3, 3), "nothing unread");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -798,8 +803,7 @@ async fn a_send_rolled_back_with_its_batch_leaves_its_seq_to_the_next_send() {
     assert_eq!(next.message.seq, 2, "the rolled-back seq is given again: no gap");
     let history = store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 10).await.unwrap();
     assert_eq!(history.iter().map(|m| (m.seq, m.client_msg_id.as_str())).collect::<Vec<_>>(), [(1, "m1"), (2, "m3")]);
-    let listed = store.conversations(1).await.unwrap().into_iter().find(|c| c.id == conv).unwrap();
-    assert_eq!(listed.last_seq, 2, "readers agree with what the writer gave");
+    assert_eq!(listed(&store, 1, conv).await.last_seq, 2, "readers agree with what the writer gave");
     std::fs::remove_dir_all(dir).ok();
 }
 
