@@ -5,9 +5,9 @@
 //! Written with each message, they put a conversation's row and its sender's member row in
 //! every group commit's log: two more pages per conversation that sent, scattered over both
 //! tables, and written again by each checkpoint. Held here, the server wrote about a third
-//! fewer bytes to disk per message in `direct` and ran ~7 % fewer instructions per message,
-//! though its throughput did not change measurably (BENCHMARKS.md, twenty-first
-//! measurement).
+//! fewer bytes to disk per message in `direct` and ran ~7 % fewer instructions per message;
+//! `send` gained 12–15 %, `direct`'s throughput did not change measurably (BENCHMARKS.md,
+//! twenty-first measurement).
 //!
 //! Between two copies the rows hold the marks as of the last one: the writer answers from
 //! here, and a reader takes the greater of a row and what the messages not yet indexed
