@@ -24,6 +24,10 @@ pub enum Sql {
     FindKey,
     /// A conversation's last `seq`, as stored.
     LastSeq,
+    /// Moves a conversation's last `seq` and position forward (a copy of the marks).
+    SetLast,
+    /// Moves a member's read mark forward (a copy of the marks).
+    SetRead,
     /// Appends a message.
     InsertMessage,
     /// Appends an event that is not a message.
@@ -43,6 +47,8 @@ impl Sql {
             Sql::RollbackTo => "ROLLBACK TO job",
             Sql::FindKey => "SELECT id FROM message_keys WHERE sender_id = ?1 AND client_msg_id = ?2",
             Sql::LastSeq => "SELECT last_seq FROM conversations WHERE id = ?1",
+            Sql::SetLast => "UPDATE conversations SET last_seq = ?2, last_pos = ?3 WHERE id = ?1 AND last_seq < ?2",
+            Sql::SetRead => "UPDATE members SET read_seq = ?3 WHERE conv_id = ?1 AND user_id = ?2 AND read_seq < ?3",
             Sql::InsertMessage => {
                 "INSERT INTO messages (id, conv_id, seq, sender_id, client_msg_id, body, ts, pos)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"

@@ -12,8 +12,8 @@
 //! `messages` (the view `conv_messages`). After a restart the keys not yet copied are read
 //! back from `messages`.
 //!
-//! The same copy writes the messages' marks: conversations' last seqs and senders' read
-//! marks (`marks.rs`).
+//! The batch that copies them writes the same messages' marks too: conversations' last seqs
+//! and senders' read marks (`marks.rs`).
 
 use std::collections::HashMap;
 
@@ -83,15 +83,16 @@ impl RecentKeys {
 
     /// At the start of a batch, inside its transaction: marks where the batch's keys begin,
     /// and once enough messages are held, copies their entries to the index tables, so that
-    /// the copy is as durable as the batch.
-    pub fn begin(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    /// the copy is as durable as the batch. True if it copied: the caller then writes the
+    /// same messages' marks (`marks.rs`) in the same transaction.
+    pub fn begin(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
         self.batch_first_id = self.next_id;
         self.copy_if_due(conn)
     }
 
-    fn copy_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    fn copy_if_due(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
         if self.recent.len() < self.copy_at {
-            return Ok(());
+            return Ok(false);
         }
         let (from, upto) = (self.through, self.next_id - 1);
         let seqs = "INSERT INTO message_seqs (conv_id, seq, id)
@@ -100,7 +101,7 @@ impl RecentKeys {
             // Two messages at one `seq`: a bug in the writer. Both stay readable where they
             // are; only many more messages try the copy again.
             self.copy_at = self.recent.len() + FOLD_AT;
-            return Ok(());
+            return Ok(false);
         }
         let keys = "INSERT INTO message_keys (sender_id, client_msg_id, id)
                     SELECT sender_id, client_msg_id, id FROM messages WHERE id > ?1 AND id <= ?2";
@@ -109,13 +110,12 @@ impl RecentKeys {
             // message stays the key's answer.
             conn.prepare_cached(&keys.replace("INSERT", "INSERT OR IGNORE"))?.execute([from, upto])?;
         }
-        super::marks::copy(conn, from, upto)?;
         conn.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('keys_through', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )?
         .execute([upto])?;
         self.copied_through = Some(upto);
-        Ok(())
+        Ok(true)
     }
 
     /// The open batch is durable: the copied keys are no longer needed here. Returns the

@@ -50,11 +50,12 @@ impl Newest {
 /// copied are kept, so a server with millions of conversations keeps only the busy ones.
 const LAST_SEQS_MAX: usize = 1 << 16;
 
-/// A `seq` and the id of the message that took it (0: read from the row).
+/// A `seq`, and the id and position of the message that took it (0: read from the row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Mark {
     seq: i64,
     id: i64,
+    pos: Pos,
 }
 
 /// A value as it was before a change of the open batch.
@@ -93,7 +94,7 @@ impl Marks {
         let seq: i64 = held.get(Sql::LastSeq)?.query_row([conv], |r| r.get(0))?;
         // No undo needed: nothing in a batch moves a row that has no mark held here.
         self.make_room(conv);
-        self.last.insert(conv, Mark { seq, id: 0 });
+        self.last.insert(conv, Mark { seq, id: 0, pos: 0 });
         Ok(seq)
     }
 
@@ -107,7 +108,7 @@ impl Marks {
     /// the open batch.
     pub fn stored(&mut self, conv: ConvId, sender: UserId, seq: i64, id: i64, pos: Pos) {
         self.newest.raise(conv, pos);
-        let mark = Mark { seq, id };
+        let mark = Mark { seq, id, pos };
         self.make_room(conv);
         let before = self.last.insert(conv, mark);
         self.undo.push(Undo::Last(conv, before));
@@ -152,11 +153,34 @@ impl Marks {
     pub fn rolled_back(&mut self) {
         self.undo_to(0);
     }
+
+    /// Writes the marks of every message not copied yet to the rows, inside the batch that
+    /// copies their index entries, before it stores anything. From memory and in key order,
+    /// one row at a time: [`copy`] reads the messages back and groups them twice, which took
+    /// about as long again as the rows' own updates (BENCHMARKS.md, twenty-second measurement).
+    pub fn write(&self, held: &mut Held<'_>) -> rusqlite::Result<()> {
+        let mut last: Vec<(ConvId, Mark)> =
+            self.last.iter().filter(|(_, m)| m.id > self.copied).map(|(c, m)| (*c, *m)).collect();
+        last.sort_unstable_by_key(|(conv, _)| *conv);
+        let set_last = held.get(Sql::SetLast)?;
+        for (conv, m) in last {
+            set_last.execute([conv, m.seq, m.pos])?;
+        }
+        let mut sent: Vec<((ConvId, UserId), i64)> =
+            self.sent.iter().filter(|(_, m)| m.id > self.copied).map(|(k, m)| (*k, m.seq)).collect();
+        sent.sort_unstable_by_key(|(key, _)| *key);
+        let set_read = held.get(Sql::SetRead)?;
+        for ((conv, user), seq) in sent {
+            set_read.execute([conv, user, seq])?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes the marks of messages with ids in `from..=upto` to the rows, inside the caller's
-/// transaction. Marks only move forward: a row already past them (a member who joined since
-/// they sent) keeps its own.
+/// transaction, from the messages themselves: for when the writer holds none of them (on
+/// open, and before a sweep deletes messages). Marks only move forward: a row already past
+/// them (a member who joined since they sent) keeps its own.
 pub fn copy(conn: &Connection, from: i64, upto: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE conversations SET last_seq = f.seq, last_pos = f.pos
@@ -225,6 +249,43 @@ mod tests {
         let read_8: i64 =
             conn.query_row("SELECT read_seq FROM members WHERE conv_id = 1 AND user_id = 8", [], |r| r.get(0)).unwrap();
         assert_eq!(read_8, 3);
+    }
+
+    #[test]
+    fn the_held_marks_write_what_a_copy_from_the_messages_writes() {
+        let (from_memory, from_messages) = (store(), store());
+        let mut held = Held::new(&from_memory);
+        // Message 1 was copied before; the rest are held.
+        let mut marks = Marks::new(1, Arc::default());
+        let sent = [(2, 1, 2, 8), (3, 2, 1, 7), (4, 1, 3, 7), (5, 2, 2, 9), (6, 1, 4, 8)];
+        for conn in [&from_memory, &from_messages] {
+            message(conn, 1, 1, 1, 7);
+            for (id, conv, seq, sender) in sent {
+                message(conn, id, conv, seq, sender);
+            }
+        }
+        for (id, conv, seq, sender) in sent {
+            marks.stored(conv, sender, seq, id, id * 10);
+        }
+        marks.write(&mut held).unwrap();
+        copy(&from_messages, 1, 6).unwrap();
+        let all = |conn: &Connection| -> Vec<(i64, i64, i64, i64, i64)> {
+            conn.prepare(
+                "SELECT c.id, c.last_seq, c.last_pos, m.user_id, m.read_seq FROM conversations c
+                 JOIN members m ON m.conv_id = c.id ORDER BY c.id, m.user_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(all(&from_memory), all(&from_messages));
+        assert_eq!(all(&from_memory), [(1, 4, 60, 7, 3), (1, 4, 60, 8, 4), (2, 2, 50, 7, 1), (2, 2, 50, 9, 2)]);
+        // Written again over rows already past them (a later join read the row, say): unmoved.
+        from_memory.execute("UPDATE conversations SET last_seq = 9, last_pos = 90 WHERE id = 1", []).unwrap();
+        marks.write(&mut held).unwrap();
+        assert_eq!(all(&from_memory)[0], (1, 9, 90, 7, 3));
     }
 
     #[test]

@@ -273,7 +273,9 @@ fn commit_batch<'c>(
 ) -> rusqlite::Result<()> {
     let State { held, head, keys, marks } = state;
     held.run(Sql::Begin)?;
-    keys.begin(conn)?;
+    if keys.begin(conn)? {
+        marks.write(held)?;
+    }
     for Queued { job, guarded } in batch.drain(..) {
         let (events, deltas) = (out.events.len(), out.deltas.len());
         let changes = conn.total_changes();
