@@ -1,6 +1,6 @@
 //! The HTTP API: one router per resource, merged here, with the layers every route shares
 //! (request ids, tracing and panic safety; body limit; unread bodies drained) and fallbacks
-//! in the error shape. Polls skip the router ([`fast_poll`]).
+//! in the error shape. Polls and sends skip the router ([`fast_routes`]).
 
 mod accounts;
 mod avatars;
@@ -10,7 +10,7 @@ mod envelope;
 pub mod error;
 mod events;
 pub mod extract;
-mod fast_poll;
+mod fast_routes;
 mod groups;
 mod messages;
 mod openapi;
@@ -28,11 +28,15 @@ use tower_http::map_request_body::{MapRequestBody, MapRequestBodyLayer};
 
 use self::envelope::{Envelope, EnvelopeLayer};
 pub use self::error::{ApiError, ApiResult};
-use self::fast_poll::FastPoll;
+use self::fast_routes::FastRoutes;
 use crate::chat::Chat;
 
 /// The whole API on top of `chat`, behind the layers every request goes through.
-pub type Api = Envelope<FastPoll<MapRequestBody<<DefaultBodyLimit as Layer<Router>>::Service, fn(Incoming) -> Body>>>;
+pub type Api = Envelope<FastRoutes<Routed>>;
+
+/// The router behind the layers it needs in every request's path: unread bodies drained,
+/// bodies limited in size.
+type Routed<B = Incoming> = MapRequestBody<<DefaultBodyLimit as Layer<Router>>::Service, fn(B) -> Body>;
 
 /// The whole API on top of `chat`.
 ///
@@ -40,12 +44,22 @@ pub type Api = Envelope<FastPoll<MapRequestBody<<DefaultBodyLimit as Layer<Route
 /// would give every route one more boxed service, cloned and boxed again per request and
 /// kept by a held poll for its whole life.
 pub fn api(chat: Chat) -> Api {
-    let body_limit = chat.config().body_limit;
-    let polls = chat.clone();
+    let fast = chat.clone();
     ServiceBuilder::new()
         .layer(EnvelopeLayer::default())
-        .layer_fn(move |inner| FastPoll::new(polls.clone(), inner))
-        .layer(MapRequestBodyLayer::new(drain::drain_unread::<Incoming> as fn(Incoming) -> Body))
+        .layer_fn(move |inner| FastRoutes::new(fast.clone(), inner))
+        .service(routed::<Incoming>(chat))
+}
+
+/// The router with the layers of [`Routed`], for request bodies of type `B`.
+fn routed<B>(chat: Chat) -> Routed<B>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let body_limit = chat.config().body_limit;
+    ServiceBuilder::new()
+        .layer(MapRequestBodyLayer::new(drain::drain_unread::<B> as fn(B) -> Body))
         .layer(DefaultBodyLimit::max(body_limit))
         .service(router(chat))
 }
