@@ -228,6 +228,27 @@ mod tests {
     }
 
     #[test]
+    fn two_messages_under_one_key_leave_the_earlier_as_its_answer() {
+        let conn = store();
+        let mut keys = RecentKeys::load(&conn).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
+        let first = store_message(&conn, &mut keys, 7, "twice");
+        for i in 0..FOLD_AT {
+            store_message(&conn, &mut keys, 8, &format!("m{i}"));
+        }
+        // As if the checks before the insert had missed it.
+        let second = store_message(&conn, &mut keys, 7, "twice");
+        assert!(keys.copy_if_due(&conn).unwrap(), "the copy went ahead");
+        conn.execute_batch("COMMIT").unwrap();
+        keys.committed();
+        let mut held = Held::new(&conn);
+        assert_eq!(keys.find(&mut held, 7, "twice").unwrap(), Some(first), "not {second}");
+        let placed: i64 = conn.query_row("SELECT COUNT(*) FROM message_seqs", [], |r| r.get(0)).unwrap();
+        assert_eq!(placed, FOLD_AT as i64 + 2, "both messages still have their place");
+    }
+
+    #[test]
     fn readers_see_each_message_once_whether_it_is_indexed_yet_or_not() {
         let conn = store();
         let mut keys = RecentKeys::load(&conn).unwrap();
