@@ -167,6 +167,15 @@ mod tests {
         conn
     }
 
+    /// A fresh store and its keys, with a batch open on it.
+    fn batch_open() -> (Connection, RecentKeys) {
+        let conn = store();
+        let mut keys = RecentKeys::load(&conn).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        keys.begin(&conn).unwrap();
+        (conn, keys)
+    }
+
     fn store_message(conn: &Connection, keys: &mut RecentKeys, sender: UserId, client_msg_id: &str) -> i64 {
         let id = keys.next_id();
         conn.execute(
@@ -181,10 +190,7 @@ mod tests {
 
     #[test]
     fn a_rolled_back_batch_takes_its_keys_and_its_copy_with_it() {
-        let conn = store();
-        let mut keys = RecentKeys::load(&conn).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        keys.begin(&conn).unwrap();
+        let (conn, mut keys) = batch_open();
         let kept = store_message(&conn, &mut keys, 7, "kept");
         conn.execute_batch("COMMIT").unwrap();
         keys.committed();
@@ -206,10 +212,7 @@ mod tests {
 
     #[test]
     fn a_copy_moves_every_held_key_to_the_table_once_it_commits() {
-        let conn = store();
-        let mut keys = RecentKeys::load(&conn).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        keys.begin(&conn).unwrap();
+        let (conn, mut keys) = batch_open();
         let ids: Vec<i64> = (0..FOLD_AT).map(|i| store_message(&conn, &mut keys, i as UserId, "same")).collect();
         keys.copy_if_due(&conn).unwrap();
         conn.execute_batch("COMMIT").unwrap();
@@ -229,10 +232,7 @@ mod tests {
 
     #[test]
     fn two_messages_under_one_key_leave_the_earlier_as_its_answer() {
-        let conn = store();
-        let mut keys = RecentKeys::load(&conn).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        keys.begin(&conn).unwrap();
+        let (conn, mut keys) = batch_open();
         let first = store_message(&conn, &mut keys, 7, "twice");
         for i in 0..FOLD_AT {
             store_message(&conn, &mut keys, 8, &format!("m{i}"));
@@ -250,10 +250,7 @@ mod tests {
 
     #[test]
     fn readers_see_each_message_once_whether_it_is_indexed_yet_or_not() {
-        let conn = store();
-        let mut keys = RecentKeys::load(&conn).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        keys.begin(&conn).unwrap();
+        let (conn, mut keys) = batch_open();
         for i in 0..FOLD_AT + 3 {
             if i == FOLD_AT {
                 keys.copy_if_due(&conn).unwrap();
