@@ -3,6 +3,7 @@
 //! The cursor sent with a poll acknowledges everything before it, which is what delivery
 //! receipts are made from.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,14 @@ struct Session {
 
 /// Every device that polled since start.
 #[derive(Default)]
-pub(super) struct Sessions(Mutex<FastMap<DeviceId, Session>>);
+pub(super) struct Sessions {
+    devices: Mutex<FastMap<DeviceId, Session>>,
+    /// Shutdown began: a poll answers at once instead of waiting. Set before the held polls
+    /// are told to answer, under the same lock a poll registers under, so that a poll either
+    /// is told or sees it. One flag instead of each held poll waiting on the shutdown
+    /// channel as well, which registered and removed a waiter there for every poll.
+    stopping: AtomicBool,
+}
 
 /// Parses a cursor string; cursors are opaque to clients.
 pub fn parse_cursor(s: &str) -> ChatResult<Pos> {
@@ -72,7 +80,7 @@ struct Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.chat.inner.presence.poll_ended(self.user);
-        if let Some(s) = self.chat.inner.sessions.0.lock().get_mut(&self.device) {
+        if let Some(s) = self.chat.inner.sessions.devices.lock().get_mut(&self.device) {
             if s.generation == self.generation {
                 s.cancel = None;
             }
@@ -120,7 +128,7 @@ impl Chat {
     /// Acknowledges `given`, supersedes the device's held poll and returns where to read
     /// from, the new poll's cancel signal, its generation and any deliveries now confirmed.
     fn begin_poll(&self, auth: &Auth, given: Option<Pos>) -> (Pos, oneshot::Receiver<()>, u64, Vec<(ConvId, i64)>) {
-        let mut sessions = self.inner.sessions.0.lock();
+        let mut sessions = self.inner.sessions.devices.lock();
         let s = sessions.entry(auth.device).or_insert_with(|| Session {
             acked: auth.acked,
             saved: auth.acked,
@@ -147,7 +155,6 @@ impl Chat {
     ) -> ChatResult<Batch> {
         let limit = self.config().poll_batch_limit;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut shutdown = self.inner.shutdown.clone();
         let wake = self.hub().notifier(user);
         let mut after = cursor;
         loop {
@@ -187,39 +194,53 @@ impl Chat {
                 return Ok(Batch { cursor: last.pos, events, more });
             }
             // An empty answer gives the cursor back as it came (API.md).
-            if *shutdown.borrow() {
+            if self.inner.sessions.stopping.load(Ordering::Acquire) {
                 return Ok(Batch { cursor, events, more: false });
             }
             tokio::select! {
                 () = woken => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(Batch { cursor, events, more: false }),
+                // Superseded, logged out, or shutdown began (`end_all_polls`).
                 _ = &mut cancelled => return Ok(Batch { cursor, events, more: false }),
-                _ = shutdown.changed() => return Ok(Batch { cursor, events, more: false }),
             }
         }
     }
 
     fn remember_deliveries(&self, auth: &Auth, generation: u64, batch: &Batch) {
-        let mut newest: FastMap<ConvId, i64> = FastMap::default();
-        for m in batch.events.iter().filter_map(|e| e.message) {
-            if m.direct && m.sender != auth.user {
-                let seq = newest.entry(m.conv).or_default();
-                *seq = (*seq).max(m.seq);
-            }
-        }
+        // The newest seq per conversation, by sorting: an answer mostly holds one or two
+        // messages, for which a map was most of this function's cost.
+        let mut newest: Vec<(ConvId, i64)> = batch
+            .events
+            .iter()
+            .filter_map(|e| e.message)
+            .filter(|m| m.direct && m.sender != auth.user)
+            .map(|m| (m.conv, m.seq))
+            .collect();
         if newest.is_empty() {
             return;
         }
-        let mut sessions = self.inner.sessions.0.lock();
+        newest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        newest.dedup_by_key(|(conv, _)| *conv);
+        let mut sessions = self.inner.sessions.devices.lock();
         if let Some(s) = sessions.get_mut(&auth.device).filter(|s| s.generation == generation) {
-            s.delivered = newest.into_iter().collect();
+            s.delivered = newest;
             s.delivery_cursor = batch.cursor;
+        }
+    }
+
+    /// Shutdown began: answers every held poll, and every later one at once.
+    pub(super) fn end_all_polls(&self) {
+        self.inner.sessions.stopping.store(true, Ordering::Release);
+        for s in self.inner.sessions.devices.lock().values_mut() {
+            if let Some(cancel) = s.cancel.take() {
+                let _ = cancel.send(());
+            }
         }
     }
 
     /// Answers the device's held poll and forgets its session (logout).
     pub(super) fn end_session(&self, device: DeviceId) {
-        if let Some(mut s) = self.inner.sessions.0.lock().remove(&device) {
+        if let Some(mut s) = self.inner.sessions.devices.lock().remove(&device) {
             if let Some(cancel) = s.cancel.take() {
                 let _ = cancel.send(());
             }
@@ -231,7 +252,7 @@ impl Chat {
         let dirty: Vec<(DeviceId, Pos)> = self
             .inner
             .sessions
-            .0
+            .devices
             .lock()
             .iter()
             .filter(|(_, s)| s.acked > s.saved)
@@ -242,7 +263,7 @@ impl Chat {
         }
         match self.store().save_acks(dirty.clone()).await {
             Ok(()) => {
-                let mut sessions = self.inner.sessions.0.lock();
+                let mut sessions = self.inner.sessions.devices.lock();
                 for (device, pos) in dirty {
                     if let Some(s) = sessions.get_mut(&device) {
                         s.saved = s.saved.max(pos);
@@ -423,6 +444,27 @@ mod tests {
             !matches!(chat.hub().read(b.user_id, from, 10), Read::Miss(_)),
             "the next poll from the same cursor would read the store again"
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_answers_a_held_poll_and_every_later_one_at_once() {
+        let (chat, mut pairs, dir, stop) = open_chat("stopping", 1).await;
+        let [_, b] = pairs.remove(0);
+        let auth = chat.authenticate(&b.token).await.unwrap();
+        let cursor = format_cursor(chat.poll(&auth, Some(&b.cursor), Some(0)).await.unwrap().cursor);
+        let held = {
+            let (chat, cursor) = (chat.clone(), cursor.clone());
+            tokio::spawn(async move { chat.poll(&auth, Some(&cursor), Some(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!held.is_finished(), "held until something happens");
+        stop.send(true).unwrap();
+        let within = Duration::from_secs(5);
+        let answer = tokio::time::timeout(within, held).await.expect("answered when shutdown began").unwrap().unwrap();
+        assert_eq!((answer.events.len(), format_cursor(answer.cursor)), (0, cursor.clone()));
+        let later = tokio::time::timeout(within, chat.poll(&auth, Some(&cursor), Some(30))).await;
+        assert!(later.expect("a poll after it does not wait").unwrap().events.is_empty());
         std::fs::remove_dir_all(dir).ok();
     }
 

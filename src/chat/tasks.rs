@@ -14,6 +14,12 @@ const RECEIPT_SPACING: Duration = Duration::from_millis(500);
 const INBOX_IDLE: Duration = Duration::from_secs(600);
 
 pub(super) fn spawn_all(chat: &Chat) {
+    // Held polls answer as soon as shutdown begins (or whoever would begin it is gone).
+    let (polls, mut shutdown) = (chat.clone(), chat.inner.shutdown.clone());
+    tokio::spawn(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        polls.end_all_polls();
+    });
     every(chat, Duration::from_secs(1), |chat| async move {
         for user in chat.inner.presence.expire(chat.config().presence_grace) {
             chat.announce_presence(user, false).await;
