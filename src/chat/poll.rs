@@ -48,10 +48,27 @@ struct Session {
 pub(super) struct Sessions {
     devices: Mutex<FastMap<DeviceId, Session>>,
     /// Shutdown began: a poll answers at once instead of waiting. Set before the held polls
-    /// are told to answer, under the same lock a poll registers under, so that a poll either
-    /// is told or sees it. One flag instead of each held poll waiting on the shutdown
-    /// channel as well, which registered and removed a waiter there for every poll.
+    /// are told to answer, which is done under the lock a poll registers under: a poll that
+    /// registers later sees the flag, one that registered earlier is told. One flag instead
+    /// of each held poll waiting on the shutdown channel as well, which registered and
+    /// removed a waiter there for every poll.
     stopping: AtomicBool,
+}
+
+/// The newest seq per direct conversation among the messages from others in `events`. By
+/// sorting: an answer mostly holds one or two messages, for which a map made per answer was
+/// most of the cost.
+fn delivered_by_others(events: &[Arc<StoredEvent>], me: UserId) -> Vec<(ConvId, i64)> {
+    let mut newest: Vec<(ConvId, i64)> = events
+        .iter()
+        .filter_map(|e| e.message)
+        .filter(|m| m.direct && m.sender != me)
+        .map(|m| (m.conv, m.seq))
+        .collect();
+    // Each conversation's highest seq first, and only that one kept.
+    newest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    newest.dedup_by_key(|(conv, _)| *conv);
+    newest
 }
 
 /// Parses a cursor string; cursors are opaque to clients.
@@ -207,20 +224,10 @@ impl Chat {
     }
 
     fn remember_deliveries(&self, auth: &Auth, generation: u64, batch: &Batch) {
-        // The newest seq per conversation, by sorting: an answer mostly holds one or two
-        // messages, for which a map was most of this function's cost.
-        let mut newest: Vec<(ConvId, i64)> = batch
-            .events
-            .iter()
-            .filter_map(|e| e.message)
-            .filter(|m| m.direct && m.sender != auth.user)
-            .map(|m| (m.conv, m.seq))
-            .collect();
+        let newest = delivered_by_others(&batch.events, auth.user);
         if newest.is_empty() {
             return;
         }
-        newest.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        newest.dedup_by_key(|(conv, _)| *conv);
         let mut sessions = self.inner.sessions.devices.lock();
         if let Some(s) = sessions.get_mut(&auth.device).filter(|s| s.generation == generation) {
             s.delivered = newest;
@@ -466,6 +473,27 @@ mod tests {
         let later = tokio::time::timeout(within, chat.poll(&auth, Some(&cursor), Some(30))).await;
         assert!(later.expect("a poll after it does not wait").unwrap().events.is_empty());
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_newest_message_from_others_per_direct_conversation_is_what_was_delivered() {
+        let message = |conv, sender, seq, direct| {
+            let meta = crate::model::MessageMeta { conv, sender, seq, direct };
+            Arc::new(StoredEvent { pos: seq, stream: Stream::Conv(conv), json: "{}".into(), message: Some(meta) })
+        };
+        let events = [
+            message(10, 2, 1, true),
+            message(11, 3, 4, true),
+            message(10, 2, 3, true),
+            message(10, 1, 4, true),
+            message(12, 2, 9, false),
+            message(11, 3, 2, true),
+            message(10, 2, 2, true),
+        ];
+        let mut got = delivered_by_others(&events, 1);
+        got.sort_unstable();
+        assert_eq!(got, [(10, 3), (11, 4)], "own messages and groups left out");
+        assert!(delivered_by_others(&events[3..5], 1).is_empty());
     }
 
     #[test]
