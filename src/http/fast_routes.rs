@@ -4,9 +4,9 @@
 //! router's part of one (matching the path, the parameters' extension, its boxed service and
 //! answer future, the content length set again) showed in callgrind: past it, a fan-out
 //! delivery took 23.0k instructions instead of 25.7k (BENCHMARKS.md, eighteenth measurement),
-//! and a message sent ~3.8k fewer (twenty-second measurement). Every other request, a poll with a
-//! body, and any other method or path goes through the router as before, which still serves
-//! both routes for whatever reaches it, and documents them.
+//! and a message sent ~3.8k fewer (twenty-second measurement). Every other request, a
+//! poll with a body, and any other method or path goes through the router as before, which
+//! still serves both routes for whatever reaches it, and documents them.
 
 use std::convert::Infallible;
 use std::future::Future;
