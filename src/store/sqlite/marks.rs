@@ -289,6 +289,35 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_rolled_back_with_its_batch_is_written_again_by_the_next() {
+        let conn = store();
+        let mut held = Held::new(&conn);
+        let mut marks = Marks::new(0, Arc::default());
+        message(&conn, 1, 1, 1, 7);
+        marks.stored(1, 7, 1, 1, 10);
+        marks.committed(None);
+        // The batch that copies: the marks written, then a message of its own, then the
+        // whole batch rolled back.
+        conn.execute_batch("BEGIN").unwrap();
+        marks.write(&mut held).unwrap();
+        assert_eq!(rows(&conn), [(1, 1, 10, 1), (2, 0, 0, 0)]);
+        marks.stored(1, 8, 2, 2, 20);
+        conn.execute_batch("ROLLBACK").unwrap();
+        marks.rolled_back();
+        assert_eq!(rows(&conn), [(1, 0, 0, 0), (2, 0, 0, 0)]);
+        // The next batch copies again: the first message's marks, not the rolled-back one's.
+        conn.execute_batch("BEGIN").unwrap();
+        marks.write(&mut held).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        marks.committed(Some(1));
+        assert_eq!(rows(&conn), [(1, 1, 10, 1), (2, 0, 0, 0)]);
+        let read_8: i64 =
+            conn.query_row("SELECT read_seq FROM members WHERE conv_id = 1 AND user_id = 8", [], |r| r.get(0)).unwrap();
+        assert_eq!(read_8, 0, "8's message went with its batch");
+        assert_eq!(marks.last_seq(&mut held, 1).unwrap(), 1);
+    }
+
+    #[test]
     fn a_copy_never_moves_a_mark_back() {
         let conn = store();
         message(&conn, 1, 1, 1, 7);
