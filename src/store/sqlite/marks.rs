@@ -157,8 +157,8 @@ impl Marks {
     /// Writes the marks of every message not copied yet to the rows, inside the batch that
     /// copies their index entries, before it stores anything. From memory and in key order,
     /// one row at a time: [`copy`] reads the messages back and groups them twice, ~8.3k
-    /// instructions per message copied against ~0.9k this way (BENCHMARKS.md, twenty-second
-    /// measurement).
+    /// instructions per message copied, where this is lost in callgrind's run-to-run spread
+    /// (BENCHMARKS.md, twenty-second measurement).
     pub fn write(&self, held: &mut Held<'_>) -> rusqlite::Result<()> {
         let mut last: Vec<(ConvId, Mark)> =
             self.last.iter().filter(|(_, m)| m.id > self.copied).map(|(c, m)| (*c, *m)).collect();
