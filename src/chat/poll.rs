@@ -475,6 +475,46 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn polls_registering_while_shutdown_runs_answer_at_once_too() {
+        let (chat, pairs, dir, stop) = open_chat("stopping-race", 50).await;
+        let mut devices = Vec::new();
+        for login in pairs.iter().flatten() {
+            let auth = chat.authenticate(&login.token).await.unwrap();
+            devices.push((auth, login.cursor.clone()));
+        }
+        // Twice: the first polls bring friends online, which the second take in.
+        for _ in 0..2 {
+            for (auth, cursor) in &mut devices {
+                *cursor = format_cursor(chat.poll(auth, Some(cursor), Some(0)).await.unwrap().cursor);
+            }
+        }
+        // Polls start spread over the moment shutdown begins, on both of the runtime's
+        // threads: some register before it, some while it tells the held ones, some after.
+        let mut polls = tokio::task::JoinSet::new();
+        for (i, (auth, cursor)) in devices.into_iter().enumerate() {
+            let chat = chat.clone();
+            polls.spawn(async move {
+                tokio::time::sleep(Duration::from_micros(200 * i as u64)).await;
+                chat.poll(&auth, Some(&cursor), Some(30)).await.map(|b| b.events.len())
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stop.send(true).unwrap();
+        let all = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut answered = 0;
+            while let Some(answer) = polls.join_next().await {
+                assert_eq!(answer.unwrap().unwrap(), 0);
+                answered += 1;
+            }
+            answered
+        })
+        .await
+        .expect("every poll answered within 5 s of shutdown");
+        assert_eq!(all, 100);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn the_newest_message_from_others_per_direct_conversation_is_what_was_delivered() {
         let message = |conv, sender, seq, direct| {

@@ -309,6 +309,54 @@ async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_sweep_the_writer_goes_on_from_what_it_holds_and_the_next_copy_writes_it() {
+    let (store, _, dir) = open("swept-held").await;
+    let conv = friends(&store).await;
+    for i in 0..3 {
+        store.send_message(message(conv, 1, &format!("s{i}"))).await.unwrap();
+    }
+    store.sweep(crate::model::now_ms() + 1).await.unwrap();
+    // The writer still holds the swept messages' keys and marks: no restart in between.
+    let again = store.send_message(message(conv, 1, "s0")).await.unwrap();
+    assert!(again.created, "a swept message's key is free again");
+    assert_eq!(again.message.seq, 4, "no seq given twice");
+    let n = super::keys::FOLD_AT as i64;
+    for i in 0..n {
+        store.send_message(message(conv, 2, &format!("t{i}"))).await.unwrap();
+    }
+    // Any write starts a batch, which copies the held entries and marks if enough are held
+    // (the swept messages' keys count until a copy drops them).
+    store.writer.write(|_| Ok(())).await.unwrap();
+    let (indexed, through, dangling): (i64, i64, i64) = store
+        .readers
+        .read(|c| {
+            c.query_row(
+                "SELECT (SELECT COUNT(*) FROM message_keys), (SELECT value FROM meta WHERE key = 'keys_through'),
+                        (SELECT COUNT(*) FROM message_keys k WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = k.id))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(through >= again.message.id, "copied past the message after the sweep");
+    assert_eq!(indexed, through - again.message.id + 1, "each message left up to there, once");
+    assert_eq!(dangling, 0, "no entry of a swept message");
+    let (last, read_1, read_2) = rows_of(&store, conv).await;
+    assert_eq!(read_1, 4, "1's held mark, of the message after the sweep");
+    assert!(last > 4 && last == read_2, "2's newest copied message: {last} {read_2}");
+    let row = listed(&store, 1, conv).await;
+    assert_eq!((row.last_seq, row.read_seq), (n + 4, 4));
+    assert_eq!(listed(&store, 2, conv).await.read_seq, n + 4);
+    let repeat = store.send_message(message(conv, 1, "s0")).await.unwrap();
+    assert_eq!((repeat.created, repeat.message.id), (false, again.message.id), "found in the index now");
+    let all = store.history(conv, ConvRef::Direct(1, 2), None, None, 0, 200).await.unwrap();
+    assert_eq!(all.first().map(|m| m.seq), Some(4), "the swept messages stay gone");
+    assert_eq!(all.len() as i64, n + 1);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_at_the_newest_seq_though_its_row_does_not_hold_it_yet() {
     let (store, _, dir) = open("join-marks").await;
     friends(&store).await;
