@@ -289,9 +289,9 @@ async fn last_seqs_and_read_marks_are_right_before_their_rows_hold_them_after_an
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
-    let (store, _, dir) = open("swept-marks").await;
+/// A store where user 1 sent three messages (`s0`–`s2`) that a sweep took before their copy.
+async fn three_swept_before_their_copy(tag: &str) -> (SqliteStore, i64, std::path::PathBuf) {
+    let (store, _, dir) = open(tag).await;
     let conv = friends(&store).await;
     for i in 0..3 {
         store.send_message(message(conv, 1, &format!("s{i}"))).await.unwrap();
@@ -299,6 +299,12 @@ async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
     assert_eq!(rows_of(&store, conv).await, (0, 0, 0), "not copied yet");
     store.sweep(crate::model::now_ms() + 1).await.unwrap();
     assert_eq!(rows_of(&store, conv).await, (3, 3, 0), "written before the messages went");
+    (store, conv, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
+    let (store, conv, dir) = three_swept_before_their_copy("swept-marks").await;
     drop(store);
     let store = SqliteStore::open(&dir, SyncMode::Normal, Arc::new(Recorder::default())).unwrap();
     let next = store.send_message(message(conv, 2, "after")).await.unwrap();
@@ -310,12 +316,7 @@ async fn marks_of_messages_swept_before_their_copy_stay_on_the_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sweep_the_writer_goes_on_from_what_it_holds_and_the_next_copy_writes_it() {
-    let (store, _, dir) = open("swept-held").await;
-    let conv = friends(&store).await;
-    for i in 0..3 {
-        store.send_message(message(conv, 1, &format!("s{i}"))).await.unwrap();
-    }
-    store.sweep(crate::model::now_ms() + 1).await.unwrap();
+    let (store, conv, dir) = three_swept_before_their_copy("swept-held").await;
     // The writer still holds the swept messages' keys and marks: no restart in between.
     let again = store.send_message(message(conv, 1, "s0")).await.unwrap();
     assert!(again.created, "a swept message's key is free again");
